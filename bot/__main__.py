@@ -1,0 +1,5 @@
+"""``python -m bot``: run the bot, or a command-line tool (see ``python -m bot --help``)."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Command line: ``python -m bot [run | say | voices | check]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes.util
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import discord
+
+from cogs.engine.asyncflow_client import AsyncFlowClient
+from cogs.engine.asyncflow_errors import AsyncFlowError
+from cogs.engine.engine import load_opus
+from cogs.engine.settings import ConfigError, Settings, load_settings
+from cogs.engine.user_messages import describe_error
+
+from .runner import run_bot
+from .say_to_file import say_to_file
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="A Discord bot that speaks text in voice channels with AsyncFlow.",
+    )
+    parser.add_argument("--config", type=Path, help="config file (default: $TTSBOT_CONFIG, else ./config.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the bot (the default)")
+    say = commands.add_parser("say", help="speak TEXT into a WAV file, exactly as a voice channel would hear it")
+    say.add_argument("text", metavar="TEXT")
+    say.add_argument("--out", type=Path, required=True, metavar="FILE.wav")
+    say.add_argument("--voice", metavar="ID", help="AsyncFlow voice id (default: asyncflow.voice_id)")
+    commands.add_parser("voices", help="list AsyncFlow voices")
+    commands.add_parser("check", help="check the config, libopus, davey and the AsyncFlow key")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        settings = load_settings(args.config)
+        command = args.command or "run"
+        if command == "run":
+            asyncio.run(run_bot(settings))
+            return 0
+        if command == "say":
+            return asyncio.run(say_to_file(settings, args.text, args.out, args.voice))
+        if command == "voices":
+            return asyncio.run(list_voices(settings))
+        return asyncio.run(check(settings))
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def list_voices(settings: Settings) -> int:
+    client = AsyncFlowClient(settings.asyncflow, settings.require_api_key())
+    try:
+        voices = await client.list_voices()
+    except AsyncFlowError as error:
+        print(describe_error(error), file=sys.stderr)
+        return 1
+    finally:
+        await client.aclose()
+    rows = [(v.id, v.name, v.language or "-", v.gender or "-") for v in voices]
+    widths = [max([len(header)] + [len(row[i]) for row in rows]) for i, header in enumerate(("ID", "NAME", "LANGUAGE"))]
+    print(f"{'ID':<{widths[0]}}  {'NAME':<{widths[1]}}  {'LANGUAGE':<{widths[2]}}  GENDER")
+    for voice_id, name, language, gender in rows:
+        print(f"{voice_id:<{widths[0]}}  {name:<{widths[1]}}  {language:<{widths[2]}}  {gender}")
+    print(f"{len(rows)} voices")
+    return 0
+
+
+async def check(settings: Settings) -> int:
+    """Report each prerequisite on its own line; exit non-zero if any fails."""
+    failures = 0
+
+    def report(ok: bool, what: str, detail: str) -> None:
+        nonlocal failures
+        failures += not ok
+        print(f"[{'ok' if ok else 'FAIL'}] {what}: {detail}")
+
+    report(
+        True,
+        "config",
+        f"model {settings.asyncflow.model_id}, endpoint {settings.asyncflow.endpoint}, "
+        f"API {settings.asyncflow.base_url}",
+    )
+    has_token = settings.discord.token is not None and bool(settings.discord.token.get_secret_value().strip())
+    report(
+        has_token, "discord.token", "set" if has_token else "missing: set DISCORD_TOKEN (only needed to run the bot)"
+    )
+    opus_ok = load_opus()
+    report(
+        opus_ok,
+        "libopus",
+        f"loaded ({discord.opus._OpusStruct.get_opus_version()})"
+        if opus_ok
+        else f"not found (found library: {ctypes.util.find_library('opus')}); apt-get install libopus0",
+    )
+    try:
+        import davey
+
+        report(True, "davey (DAVE voice encryption)", f"protocol version {davey.DAVE_PROTOCOL_VERSION}")
+    except ImportError:
+        report(False, "davey (DAVE voice encryption)", "not installed: pip install 'discord.py[voice]>=2.7.1'")
+    try:
+        api_key = settings.require_api_key()
+    except ConfigError as error:
+        report(False, "asyncflow.api_key", str(error))
+        return 1
+    client = AsyncFlowClient(settings.asyncflow, api_key)
+    try:
+        status = await client.status()
+        report(True, "AsyncFlow status", f"{status}")
+        voices = await client.list_voices(page_size=100, max_pages=1)
+        report(True, "AsyncFlow API key", f"accepted ({len(voices)} voices on the first page)")
+    except AsyncFlowError as error:
+        report(False, "AsyncFlow", describe_error(error))
+    finally:
+        await client.aclose()
+    return 1 if failures else 0

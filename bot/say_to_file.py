@@ -1,0 +1,126 @@
+"""``python -m bot say``: the /say audio path without Discord, ending in a WAV file instead of a voice channel.
+
+The text goes through the same AsyncFlow client, WAV reader, converter and audio source as in a
+server, and discord.py's own ``AudioPlayer`` pulls the frames on its 20 ms clock. The file holds
+exactly the 48 kHz stereo frames a voice client would have encoded, stalls included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
+
+import discord
+from discord.player import AudioPlayer
+
+from cogs.engine.asyncflow_client import AsyncFlowClient
+from cogs.engine.audio_format import DISCORD_FORMAT, FRAME_BYTES
+from cogs.engine.audio_source import StreamingAudioSource, ms_to_bytes
+from cogs.engine.settings import Settings
+from cogs.engine.user_messages import describe_error
+from cogs.engine.utterance import SpeechItem, Utterance
+
+
+class WavFrameSink:
+    """Stands where discord.py's VoiceClient stands for the player: it receives the PCM frames and keeps them."""
+
+    timeout = 5.0
+
+    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = SimpleNamespace(loop=loop)  # AudioPlayer sends "speaking" updates through client.loop
+        self.ws = SimpleNamespace(speak=self._speak)
+        self.frames = 0
+        self.first_frame_at: float | None = None
+        self._file = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
+        self._file.setnchannels(DISCORD_FORMAT.channels)
+        self._file.setsampwidth(2)
+        self._file.setframerate(DISCORD_FORMAT.sample_rate)
+        self._lock = threading.Lock()
+
+    async def _speak(self, _state: Any) -> None:
+        return None
+
+    def is_connected(self) -> bool:
+        return True
+
+    def wait_until_connected(self, timeout: float | None = None) -> bool:  # noqa: ARG002 - player's signature
+        return True
+
+    def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
+        if not encode:
+            return  # Opus silence the player sends after the last frame
+        if len(data) != FRAME_BYTES or not isinstance(data, bytes):
+            raise ValueError(f"the audio source returned {len(data)} bytes of {type(data).__name__}, not one frame")
+        with self._lock:
+            if self.first_frame_at is None:
+                self.first_frame_at = time.perf_counter()
+            self._file.writeframes(data)
+            self.frames += 1
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+async def say_to_file(settings: Settings, text: str, out: Path, voice_id: str | None) -> int:
+    """Speak ``text`` into ``out``. Returns the process exit code."""
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    client = AsyncFlowClient(settings.asyncflow, settings.require_api_key())
+
+    async def notify(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    source = StreamingAudioSource(
+        loop=loop,
+        prebuffer_bytes=ms_to_bytes(settings.speech.prebuffer_ms),
+        read_ahead_bytes=ms_to_bytes(settings.speech.read_ahead_ms),
+    )
+    utterance = Utterance(SpeechItem(text, voice_id, 0, notify), client=client, source=source)
+    try:
+        if not await utterance.wait_ready():
+            failure = utterance.error
+            print(describe_error(failure) if failure else "No audio arrived.", file=sys.stderr)
+            return 1
+        sink = WavFrameSink(out, loop)
+        finished: asyncio.Future[Exception | None] = loop.create_future()
+
+        def resolve(error: Exception | None) -> None:
+            if not finished.done():
+                finished.set_result(error)
+
+        def after(error: Exception | None) -> None:  # runs in the player thread
+            loop.call_soon_threadsafe(resolve, error)
+
+        player = AudioPlayer(source, cast(discord.VoiceClient, sink), after=after)
+        player.start()
+        try:
+            player_error = await finished
+        finally:
+            player.stop()
+            sink.close()
+        await utterance.discard()
+    finally:
+        await client.aclose()
+
+    total = time.perf_counter() - started
+    first = (sink.first_frame_at - started) if sink.first_frame_at else float("nan")
+    seconds = sink.frames * 0.02
+    print(
+        f"wrote {out}: {sink.frames} frames ({seconds:.2f} s of 48 kHz stereo audio); "
+        f"first frame after {first * 1000:.0f} ms, total {total:.2f} s"
+        + (f"; {source.silence_frames} silence frames while the download lagged" if source.silence_frames else ""),
+    )
+    if player_error is not None:
+        print(f"Playback failed: {player_error}", file=sys.stderr)
+        return 1
+    if utterance.error is not None:
+        print(describe_error(utterance.error), file=sys.stderr)
+        return 1
+    return 0

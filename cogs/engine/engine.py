@@ -1,0 +1,111 @@
+"""The shared engine the cogs are given: settings, the AsyncFlow client, voices and one player per server.
+
+A bot that loads our extensions can build the engine itself and attach it as
+``bot.asyncflow_tts`` before loading them; otherwise the first extension builds it from
+configuration (``TTSBOT_CONFIG`` / ``config.toml`` / environment) and the last one to unload closes it.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import logging
+
+import discord
+import httpx
+
+from .asyncflow_client import AsyncFlowClient
+from .guild_player import GuildPlayer
+from .settings import Settings, load_settings
+from .voice_catalog import VoiceCatalog
+
+log = logging.getLogger(__name__)
+
+ENGINE_ATTRIBUTE = "asyncflow_tts"
+
+
+def load_opus() -> bool:
+    """Load libopus if discord.py has not yet; voice playback needs it. Returns whether it is loaded."""
+    if discord.opus.is_loaded():
+        return True
+    try:
+        discord.opus.load_opus(ctypes.util.find_library("opus") or "libopus.so.0")
+    except OSError:
+        log.error("libopus could not be loaded: install it (Debian/Ubuntu: apt-get install libopus0)")
+    return discord.opus.is_loaded()
+
+
+class TTSEngine:
+    """Everything our cogs share. Create one per bot; close it with :meth:`aclose`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        voice_client_class: type[discord.VoiceClient] = discord.VoiceClient,
+    ) -> None:
+        self.settings = settings
+        self.client = AsyncFlowClient(settings.asyncflow, settings.require_api_key(), transport=transport)
+        self.voices = VoiceCatalog(self.client)
+        self.voice_client_class = voice_client_class
+        self._players: dict[int, GuildPlayer] = {}
+        self.users = 0
+        """Loaded extensions using this engine."""
+        self.owned_by_extensions = False
+        """Built by an extension (not handed in by the bot), so the extensions close it."""
+
+    def __repr__(self) -> str:
+        return f"<TTSEngine {self.client!r} players={len(self._players)}>"
+
+    def player_for(self, guild: discord.Guild) -> GuildPlayer:
+        player = self._players.get(guild.id)
+        if player is None:
+
+            def voice_client() -> discord.VoiceClient | None:
+                voice = guild.voice_client
+                return voice if isinstance(voice, discord.VoiceClient) else None
+
+            player = GuildPlayer(client=self.client, settings=self.settings.speech, voice_client=voice_client)
+            self._players[guild.id] = player
+        return player
+
+    def existing_player(self, guild_id: int) -> GuildPlayer | None:
+        return self._players.get(guild_id)
+
+    async def stop_players(self) -> None:
+        """Stop speaking everywhere and forget every queue."""
+        players, self._players = list(self._players.values()), {}
+        for player in players:
+            await player.close()
+
+    async def aclose(self) -> None:
+        await self.stop_players()
+        await self.client.aclose()
+
+
+def engine_for(bot: discord.Client) -> TTSEngine:
+    """The engine attached to ``bot``, building it from configuration if there is none yet.
+
+    Each call counts as one user; pair it with :func:`release_engine` in ``cog_unload``.
+    """
+    engine = getattr(bot, ENGINE_ATTRIBUTE, None)
+    if not isinstance(engine, TTSEngine):
+        engine = TTSEngine(load_settings())
+        engine.owned_by_extensions = True
+        setattr(bot, ENGINE_ATTRIBUTE, engine)
+    load_opus()
+    engine.users += 1
+    return engine
+
+
+async def release_engine(bot: discord.Client, engine: TTSEngine) -> None:
+    """An extension is unloading. The last one stops the players, and closes the engine if it built it."""
+    engine.users -= 1
+    if engine.users > 0:
+        return
+    if engine.owned_by_extensions:
+        await engine.aclose()
+        if getattr(bot, ENGINE_ATTRIBUTE, None) is engine:
+            delattr(bot, ENGINE_ATTRIBUTE)
+    else:
+        await engine.stop_players()

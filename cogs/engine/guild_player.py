@@ -1,0 +1,205 @@
+"""One speaker per server: a queue of texts, played one after another into the server's voice client.
+
+While an item plays, the next item is already downloading (up to its read-ahead), so speech
+follows speech with no gap. The player never connects to voice itself: the cog does that and
+calls :meth:`GuildPlayer.voice_ready`; the player plays into whatever voice client the guild has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+
+import discord
+
+from .asyncflow_client import AsyncFlowClient
+from .audio_source import StreamingAudioSource, ms_to_bytes
+from .settings import SpeechSettings
+from .user_messages import describe_error
+from .utterance import SpeechItem, Utterance
+
+log = logging.getLogger(__name__)
+
+VoiceClientGetter = Callable[[], discord.VoiceClient | None]
+
+NOT_CONNECTED = "I'm not connected to a voice channel any more, so your message wasn't spoken."
+PLAYBACK_FAILED = "Playing your message failed part-way through — try again."
+
+
+class QueueFull(Exception):
+    """The server's queue already holds ``limit`` items."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the queue is full ({limit} messages)")
+        self.limit = limit
+
+
+class GuildPlayer:
+    """Owns one guild's queue and playback. All methods run on the event loop."""
+
+    def __init__(
+        self,
+        *,
+        client: AsyncFlowClient,
+        settings: SpeechSettings,
+        voice_client: VoiceClientGetter,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._voice_client = voice_client
+        self._queue: deque[SpeechItem] = deque()
+        self._current: Utterance | None = None
+        self._next: Utterance | None = None
+        self._wakeup = asyncio.Event()
+        self._voice_changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # -- what the cog calls ----------------------------------------------------------------------
+
+    @property
+    def is_active(self) -> bool:
+        """Speaking, about to speak, or holding queued items."""
+        return self._current is not None or self._next is not None or bool(self._queue)
+
+    @property
+    def pending(self) -> int:
+        """Items waiting behind the one being spoken."""
+        return len(self._queue) + (1 if self._next is not None else 0)
+
+    def enqueue(self, item: SpeechItem) -> int:
+        """Queue ``item`` and return how many items are ahead of it (0: it is spoken next, right away)."""
+        ahead = self.pending + (1 if self._current is not None else 0)
+        if self.pending >= self._settings.queue_limit:
+            raise QueueFull(self._settings.queue_limit)
+        self._queue.append(item)
+        self._wakeup.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="asyncflow-guild-player")
+        return ahead
+
+    def voice_ready(self) -> None:
+        """The guild's voice client is connected (again): items waiting for it may play."""
+        self._voice_changed.set()
+
+    def skip(self) -> bool:
+        """Stop the item being spoken; the queue goes on. False if nothing was being spoken."""
+        current = self._current
+        if current is None:
+            return False
+        voice = self._voice_client()
+        if voice is not None and voice.source is current.source:
+            voice.stop()  # the player's `after` callback ends the item
+        else:
+            asyncio.create_task(current.discard())  # noqa: RUF006 - _run awaits the same task
+        return True
+
+    async def stop(self) -> int:
+        """Clear the queue and stop speaking. Returns how many items were dropped, the current one included."""
+        dropped = len(self._queue)
+        self._queue.clear()
+        upcoming, self._next = self._next, None
+        if upcoming is not None:
+            dropped += 1
+            await upcoming.discard()
+        if self.skip():
+            dropped += 1
+        return dropped
+
+    async def close(self) -> None:
+        await self.stop()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.wait({self._task})
+
+    # -- the playback loop -------------------------------------------------------------------------
+
+    def _start(self, item: SpeechItem) -> Utterance:
+        source = StreamingAudioSource(
+            loop=asyncio.get_running_loop(),
+            prebuffer_bytes=ms_to_bytes(self._settings.prebuffer_ms),
+            read_ahead_bytes=ms_to_bytes(self._settings.read_ahead_ms),
+        )
+        return Utterance(item, client=self._client, source=source)
+
+    async def _run(self) -> None:
+        while self._next is not None or self._queue:
+            utterance = self._next or self._start(self._queue.popleft())
+            self._next = None
+            self._current = utterance
+            try:
+                await self._speak(utterance)
+            except Exception:
+                log.exception("playback of a queued item failed")
+                await _tell(utterance, PLAYBACK_FAILED)
+            finally:
+                self._current = None
+                await utterance.discard()
+
+    async def _speak(self, utterance: Utterance) -> None:
+        if not await utterance.wait_ready():
+            if utterance.error is not None:
+                await _tell(utterance, describe_error(utterance.error))
+            return
+        voice = await self._connected_voice()
+        if voice is None:
+            await _tell(utterance, NOT_CONNECTED)
+            return
+        finished = self._play(voice, utterance)
+        while not finished.done():
+            if self._next is None and self._queue:
+                self._next = self._start(self._queue.popleft())
+            self._wakeup.clear()
+            wakeup: asyncio.Future[bool] = asyncio.ensure_future(self._wakeup.wait())
+            await asyncio.wait((finished, wakeup), return_when=asyncio.FIRST_COMPLETED)
+            wakeup.cancel()
+        player_error = finished.result()
+        downloaded = utterance.downloaded
+        if player_error is not None:
+            log.error("voice player failed", exc_info=player_error)
+            await _tell(utterance, PLAYBACK_FAILED)
+        elif downloaded and utterance.error is not None:
+            await _tell(utterance, describe_error(utterance.error))
+
+    def _play(self, voice: discord.VoiceClient, utterance: Utterance) -> asyncio.Future[Exception | None]:
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[Exception | None] = loop.create_future()
+
+        def resolve(error: Exception | None) -> None:
+            if not finished.done():
+                finished.set_result(error)
+
+        def after(error: Exception | None) -> None:  # runs in discord.py's player thread
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+                loop.call_soon_threadsafe(resolve, error)
+
+        if voice.is_playing() or voice.is_paused():
+            voice.stop()  # a finished player can still claim to be playing (see discordpy-voice.md §0.5)
+        voice.play(utterance.source, after=after, signal_type="voice", bitrate=self._settings.bitrate_kbps)
+        return finished
+
+    async def _connected_voice(self) -> discord.VoiceClient | None:
+        """The guild's voice client once it is connected, waiting for a connect that is under way."""
+        deadline = asyncio.get_running_loop().time() + self._settings.connect_timeout
+        while True:
+            voice = self._voice_client()
+            if voice is not None and voice.is_connected():
+                return voice
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            self._voice_changed.clear()
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._voice_changed.wait()
+            except TimeoutError:
+                return None
+
+
+async def _tell(utterance: Utterance, message: str) -> None:
+    try:
+        await utterance.item.notify(message)
+    except Exception:
+        log.exception("could not tell a member what happened to their message")

@@ -1,0 +1,186 @@
+"""Configuration: ``config.toml`` overridden by environment variables, validated by pydantic-settings.
+
+Environment variables are named ``SECTION_KEY`` (``ASYNCFLOW_API_KEY``, ``DISCORD_TOKEN``,
+``SPEECH_MAX_TEXT_LENGTH``). They win over the TOML file, which wins over the defaults. With no file
+at all, environment variables alone are enough. Unknown keys in the TOML file are an error (a typo
+should stop start-up, not be silently ignored); unknown environment variables are ignored, since
+the environment belongs to the whole machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_PATH_ENV = "TTSBOT_CONFIG"
+DEFAULT_CONFIG_FILE = Path("config.toml")
+DEFAULT_VOICE_ID = "e0f39dc4-f691-4e78-bba5-5c636692cc04"  # AsyncFlow's documented demo voice
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used. ``str(error)`` is one line naming the key and what to do."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DiscordSettings(_Section):
+    """Only the bundled runner (``python -m bot``) reads this section; the cogs never do."""
+
+    token: SecretStr | None = None
+    sync_commands: bool = True
+    """Sync slash commands with Discord at start-up (once per start, not on every reconnect)."""
+    dev_guild_id: int | None = None
+    """If set, commands are synced to this one server only, where they appear instantly."""
+
+
+class AsyncFlowSettings(_Section):
+    api_key: SecretStr | None = None
+    base_url: HttpUrl = HttpUrl("https://api.async.com")
+    model_id: str = Field(default="async_flash_v1.0", min_length=1)
+    voice_id: str = Field(default=DEFAULT_VOICE_ID, min_length=1)
+    endpoint: Literal["file", "stream"] = "file"
+    """``file``: POST /text_to_speech as WAV. ``stream``: POST /text_to_speech/streaming as raw PCM
+    (the only endpoint the newer models serve)."""
+    language: str | None = None
+    """ISO 639-1 code to force, or unset to let AsyncFlow detect the language."""
+    connect_timeout: float = Field(default=5.0, gt=0)
+    first_byte_timeout: float = Field(default=20.0, gt=0)
+    chunk_timeout: float = Field(default=10.0, gt=0)
+    """Longest silence between two pieces of a response before it counts as stalled."""
+    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retry_wait: float = Field(default=30.0, ge=0)
+    """A rate-limit wait longer than this is not waited out: the member is told to try later."""
+
+
+class SpeechSettings(_Section):
+    max_text_length: int = Field(default=500, ge=1, le=4000)
+    queue_limit: int = Field(default=25, ge=1, le=1000)
+    prebuffer_ms: int = Field(default=200, ge=20, le=5000)
+    """Audio buffered before playback starts (and after a stall), so speech does not stutter."""
+    read_ahead_ms: int = Field(default=2000, ge=200, le=60_000)
+    """Audio downloaded ahead of playback at most; bounds memory per stream."""
+    bitrate_kbps: int = Field(default=64, ge=16, le=512)
+    connect_timeout: float = Field(default=15.0, gt=0)
+    leave_when_alone_after: float = Field(default=10.0, ge=0)
+    """Seconds to stay after the last human leaves the bot's voice channel."""
+
+
+class Settings(BaseSettings):
+    """Everything the bot and its cogs read from configuration."""
+
+    model_config = SettingsConfigDict(
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    discord: DiscordSettings = DiscordSettings()
+    asyncflow: AsyncFlowSettings = AsyncFlowSettings()
+    speech: SpeechSettings = SpeechSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - pydantic-settings' signature
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _KnownKeysOnly(settings_cls, env_settings)]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def require_api_key(self) -> str:
+        if self.asyncflow.api_key is None or not self.asyncflow.api_key.get_secret_value().strip():
+            raise ConfigError(
+                "asyncflow.api_key is missing: set ASYNCFLOW_API_KEY or api_key under [asyncflow] in config.toml"
+            )
+        return self.asyncflow.api_key.get_secret_value().strip()
+
+    def require_token(self) -> str:
+        if self.discord.token is None or not self.discord.token.get_secret_value().strip():
+            raise ConfigError("discord.token is missing: set DISCORD_TOKEN or token under [discord] in config.toml")
+        return self.discord.token.get_secret_value().strip()
+
+
+class _KnownKeysOnly(PydanticBaseSettingsSource):
+    """Environment source that drops variables naming keys the settings do not have.
+
+    ``DISCORD_GUILD_ID`` set for some other program must not stop this bot from starting.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # noqa: ARG002 - abstract, unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return _prune(self._inner(), self.settings_cls)
+
+
+def _prune(values: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for name, value in values.items():
+        field = model.model_fields.get(name)
+        if field is None:
+            continue
+        annotation = field.annotation
+        if isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            kept[name] = _prune(value, annotation)
+        else:
+            kept[name] = value
+    return kept
+
+
+def load_settings(config_path: str | Path | None = None) -> Settings:
+    """Read settings from ``config_path`` (or ``$TTSBOT_CONFIG``, or ``./config.toml`` if present) and the environment.
+
+    Raises :class:`ConfigError` with one line that names the offending key.
+    """
+    explicit = config_path if config_path is not None else os.environ.get(CONFIG_PATH_ENV) or None
+    path: Path | None
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config: file not found: {path}")
+    else:
+        path = DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+    class _SettingsFromFile(Settings):
+        model_config = SettingsConfigDict(toml_file=path)
+
+    try:
+        return _SettingsFromFile()
+    except ValidationError as error:
+        raise ConfigError(_describe_validation_error(error, path)) from None
+    except ValueError as error:  # TOML syntax errors surface as ValueError subclasses
+        raise ConfigError(f"config: {path} is not valid TOML ({error})") from None
+
+
+def _describe_validation_error(error: ValidationError, path: Path | None) -> str:
+    first = error.errors(include_url=False, include_input=False)[0]
+    key = ".".join(str(part) for part in first["loc"])
+    env_name = "_".join(str(part) for part in first["loc"][:2]).upper()
+    where = f"{env_name} or {path}" if path else env_name
+    reason = first["msg"]
+    if first["type"] == "extra_forbidden":
+        reason = "unknown setting (check the spelling against config.example.toml)"
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"config: {key}: {reason} [set by {where}]{more}"

@@ -1,0 +1,38 @@
+"""From AsyncFlow's HTTP body to Discord-format PCM in an audio source: WAV header, conversion, back-pressure."""
+
+from __future__ import annotations
+
+from .asyncflow_client import SpeechResponse
+from .asyncflow_errors import UnplayableAudio
+from .audio_source import StreamingAudioSource
+from .pcm_convert import PcmConverter
+from .wav_reader import WavFormatError, WavStreamReader
+
+
+async def pump_speech(response: SpeechResponse, source: StreamingAudioSource) -> None:
+    """Copy one speech response into ``source`` as it downloads, then mark the source finished.
+
+    Raises the typed AsyncFlow error that ended the stream early (the audio before it stays playable),
+    or :class:`~cogs.engine.audio_source.SourceClosed` when the player let go of the source.
+    """
+    reader = WavStreamReader() if response.container == "wav" else None
+    converter = None if reader else PcmConverter(response.raw_format)
+    try:
+        async for chunk in response.chunks():
+            payload = chunk
+            if reader is not None:
+                payload = reader.feed(chunk)
+                if converter is None and reader.format is not None:
+                    converter = PcmConverter(reader.format)
+            if converter is not None and payload:
+                await source.write(converter.convert(payload))
+            if reader is not None and reader.complete:
+                break
+        if reader is not None:
+            reader.finish()
+        if converter is not None:
+            await source.write(converter.flush())
+    except WavFormatError as error:
+        raise UnplayableAudio(str(error)) from None
+    finally:
+        source.finish()

@@ -1,0 +1,91 @@
+"""What members and admins are told when something goes wrong: plain words and what to do next.
+
+The cog and ``python -m bot say`` both use these, so a self-hoster testing from the command line
+sees exactly what a member would.
+"""
+
+from __future__ import annotations
+
+from .asyncflow_errors import (
+    ApiConnectionError,
+    ApiTimeout,
+    AsyncFlowError,
+    BadRequest,
+    FormatNotRecognized,
+    InvalidApiKey,
+    InvalidLanguage,
+    QuotaExceeded,
+    QuotaExceededMidStream,
+    RateLimited,
+    ServerError,
+    StreamInterrupted,
+    TooManyConcurrentRequests,
+    UnexpectedResponse,
+    UnplayableAudio,
+    VersionNotFound,
+    VoiceNotFound,
+)
+
+
+def _seconds(value: float) -> str:
+    whole = max(1, round(value))
+    return f"{whole} s" if whole < 120 else f"{round(whole / 60)} min"
+
+
+def describe_error(error: AsyncFlowError) -> str:
+    """One or two sentences for the member whose text could not be spoken."""
+    match error:
+        case InvalidApiKey():
+            return "The server's AsyncFlow API key was rejected — an admin needs to update it."
+        case VoiceNotFound():
+            return "That voice no longer exists on AsyncFlow — pick another one."
+        case VersionNotFound():
+            return "AsyncFlow no longer accepts the API version this bot speaks — the bot needs an update."
+        case InvalidLanguage():
+            return (
+                "AsyncFlow can't speak the language this bot is set to — an admin needs to change `asyncflow.language`."
+            )
+        case FormatNotRecognized():
+            return (
+                "AsyncFlow refused the audio format or model this bot asks for — an admin needs to check "
+                "`asyncflow.model_id` and `asyncflow.endpoint`."
+            )
+        case QuotaExceededMidStream():
+            return (
+                "The AsyncFlow speech quota ran out part-way through — the rest of your message wasn't spoken. "
+                "An admin can upgrade the plan."
+            )
+        case QuotaExceeded():
+            return "This server's AsyncFlow speech quota for the month is used up — an admin can upgrade the plan."
+        case RateLimited(retry_after=float() as wait):
+            return f"AsyncFlow is rate-limiting this bot — try again in {_seconds(wait)}."
+        case RateLimited():
+            return "AsyncFlow is rate-limiting this bot — try again in a minute."
+        case TooManyConcurrentRequests():
+            return "AsyncFlow is busy with this bot's other requests — try again in a few seconds."
+        case ServerError():
+            return "AsyncFlow had an internal error — try again in a minute."
+        case ApiTimeout():
+            return "AsyncFlow didn't answer in time — try again."
+        case StreamInterrupted():
+            return "The connection to AsyncFlow dropped part-way through — the rest of your message wasn't spoken."
+        case ApiConnectionError():
+            return "I couldn't reach AsyncFlow — try again shortly. If it keeps happening, tell the bot's admin."
+        case UnplayableAudio():
+            return f"AsyncFlow sent audio I can't play ({error.message}). Tell the bot's admin."
+        case UnexpectedResponse():
+            return (
+                "AsyncFlow sent a reply I don't understand — try again, and tell the bot's admin if it keeps happening."
+            )
+        case BadRequest():
+            return f"AsyncFlow refused the request ({error.message}). Tell the bot's admin."
+    return f"AsyncFlow failed ({error.message})."
+
+
+def describe_retry(error: AsyncFlowError, delay: float) -> str:
+    """Said while waiting to send a request again."""
+    if isinstance(error, RateLimited | TooManyConcurrentRequests):
+        return f"AsyncFlow is busy, retrying in {_seconds(delay)}…"
+    if isinstance(error, ServerError):
+        return f"AsyncFlow had a hiccup, retrying in {_seconds(delay)}…"
+    return f"Couldn't reach AsyncFlow, retrying in {_seconds(delay)}…"

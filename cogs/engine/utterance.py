@@ -1,0 +1,93 @@
+"""One piece of text on its way to speech: its download task and the audio source it fills."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from .asyncflow_client import AsyncFlowClient
+from .asyncflow_errors import AsyncFlowError, UnexpectedResponse
+from .audio_source import SourceClosed, StreamingAudioSource
+from .speech_pipeline import pump_speech
+from .user_messages import describe_retry
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[str], Awaitable[None]]
+"""Tells the member who asked for this speech something (ephemeral in Discord, stderr in the CLI)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechItem:
+    """What a member asked to hear."""
+
+    text: str
+    voice_id: str | None
+    requester_id: int
+    notify: Notify
+
+
+class Utterance:
+    """Starts downloading as soon as it is created; the player decides when its source is played."""
+
+    def __init__(
+        self,
+        item: SpeechItem,
+        *,
+        client: AsyncFlowClient,
+        source: StreamingAudioSource,
+    ) -> None:
+        self.item = item
+        self.source = source
+        self.error: AsyncFlowError | None = None
+        """Why the download ended early, if it did. Audio that arrived before it is still played."""
+        self._client = client
+        self._discarded = False
+        self._task = asyncio.create_task(self._produce(), name=f"asyncflow-speech-{item.requester_id}")
+        source.on_cleanup(self._cancel_download)
+
+    def _cancel_download(self) -> None:
+        self._task.cancel()
+
+    async def _produce(self) -> None:
+        try:
+            response = await self._client.open_speech(
+                self.item.text, voice_id=self.item.voice_id, on_retry=self._announce_retry
+            )
+            async with response:
+                await pump_speech(response, self.source)
+        except SourceClosed:
+            pass
+        except AsyncFlowError as error:
+            self.error = error
+        except Exception:
+            log.exception("speech download failed unexpectedly")
+            self.error = UnexpectedResponse("the speech download failed unexpectedly")
+        finally:
+            self.source.finish()
+
+    async def _announce_retry(self, error: AsyncFlowError, delay: float) -> None:
+        await self.item.notify(describe_retry(error, delay))
+
+    async def wait_ready(self) -> bool:
+        """Wait until playback can start. False when there is nothing to play (failed first, or discarded)."""
+        ready = asyncio.ensure_future(self.source.wait_ready())
+        try:
+            await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        return self.source.has_audio and not self._discarded
+
+    @property
+    def downloaded(self) -> bool:
+        """The download task has ended (completely, or with :attr:`error`)."""
+        return self._task.done()
+
+    async def discard(self) -> None:
+        """Stop downloading and free the audio; safe to call at any time, any number of times."""
+        self._discarded = True
+        self._task.cancel()
+        self.source.cleanup()
+        await asyncio.wait({self._task})

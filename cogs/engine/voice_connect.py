@@ -1,0 +1,98 @@
+"""Getting the bot into the member's voice channel, or saying clearly why it can't."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+
+log = logging.getLogger(__name__)
+
+VoiceChannel = discord.VoiceChannel | discord.StageChannel
+
+
+def current_channel(guild: discord.Guild) -> VoiceChannel | None:
+    """The voice channel the bot is in (or connecting to) in ``guild``."""
+    voice = guild.voice_client
+    channel = voice.channel if voice is not None else None
+    return channel if isinstance(channel, discord.VoiceChannel | discord.StageChannel) else None
+
+
+class JoinRefused(Exception):
+    """The bot will not or cannot join; ``str(error)`` is the message for the member."""
+
+
+def channel_to_join(member: discord.Member, *, busy: bool) -> VoiceChannel:
+    """The member's voice channel if the bot may speak there now; else :class:`JoinRefused` saying why.
+
+    ``busy``: the bot has speech playing or queued in this server.
+    """
+    state = member.voice
+    if state is None or state.channel is None:
+        raise JoinRefused("Join a voice channel first, then use /say again.")
+    channel = state.channel
+    guild = member.guild
+    current = current_channel(guild)
+    if current is not None and current.id != channel.id and busy:
+        raise JoinRefused(f"I'm speaking in {current.mention} right now — join that channel, or wait until I'm done.")
+    me = guild.me
+    permissions = channel.permissions_for(me)
+    missing = [
+        name
+        for name, granted in (
+            ("View Channel", permissions.view_channel),
+            ("Connect", permissions.connect),
+            ("Speak", permissions.speak),
+        )
+        if not granted
+    ]
+    if missing:
+        raise JoinRefused(
+            f"I can't speak in {channel.mention}: I'm missing the {' and '.join(missing)} permission"
+            f"{'s' if len(missing) > 1 else ''} there. Ask an admin to grant "
+            f"{'them' if len(missing) > 1 else 'it'} to me."
+        )
+    already_there = current is not None and current.id == channel.id
+    limit = channel.user_limit
+    if limit and not already_there and len(channel.members) >= limit and not permissions.move_members:
+        raise JoinRefused(f"{channel.mention} is full ({limit} people), so I can't join it.")
+    return channel
+
+
+async def join(
+    channel: VoiceChannel,
+    *,
+    cls: type[discord.VoiceClient],
+    timeout: float,  # noqa: ASYNC109 - handed to discord.py's connect(), which applies it
+) -> discord.VoiceClient:
+    """Connect to ``channel``, leaving another channel of the same server first (faster than ``move_to``)."""
+    guild = channel.guild
+    current = guild.voice_client
+    if isinstance(current, discord.VoiceClient) and current.is_connected() and current.channel.id == channel.id:
+        return current
+    if current is not None:
+        await current.disconnect(force=True)
+    try:
+        voice = await channel.connect(cls=cls, timeout=timeout, self_deaf=True, reconnect=True)
+    except TimeoutError:
+        raise JoinRefused(f"Connecting to {channel.mention} timed out — try again in a moment.") from None
+    except discord.ClientException as error:
+        log.warning("voice connect refused: %s", error)
+        raise JoinRefused(f"I couldn't join {channel.mention} — try again in a moment.") from None
+    if not voice.is_connected():
+        await voice.disconnect(force=True)
+        raise JoinRefused(f"I couldn't connect to {channel.mention} — try again in a moment.")
+    return voice
+
+
+async def leave(guild: discord.Guild) -> bool:
+    """Disconnect from the guild's voice channel. False if the bot was not in one."""
+    voice = guild.voice_client
+    if voice is None:
+        return False
+    try:
+        await asyncio.wait_for(voice.disconnect(force=True), timeout=10)
+    except TimeoutError:
+        log.warning("voice disconnect timed out in guild %s", guild.id)
+    return True

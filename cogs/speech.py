@@ -1,0 +1,239 @@
+"""``/say``, ``/skip``, ``/stop`` and ``/leave``: speak text in the member's voice channel.
+
+Load with ``await bot.load_extension("cogs.speech")``. Where a ``/say`` goes next:
+:mod:`cogs.engine.guild_player` (queue) → :mod:`cogs.engine.utterance` (download task) →
+:mod:`cogs.engine.asyncflow_client` (HTTP) → :mod:`cogs.engine.speech_pipeline` (WAV → PCM) →
+:mod:`cogs.engine.audio_source` (frames for discord.py's player, which encodes them to Opus).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from .engine.engine import TTSEngine, engine_for, release_engine
+from .engine.guild_player import GuildPlayer, QueueFull
+from .engine.utterance import Notify, SpeechItem
+from .engine.voice_catalog import choice_label
+from .engine.voice_connect import JoinRefused, channel_to_join, current_channel, join, leave
+
+log = logging.getLogger(__name__)
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+class SpeechCog(commands.Cog, name="Speech"):
+    """Speaks text in voice channels with AsyncFlow."""
+
+    def __init__(self, bot: commands.Bot, engine: TTSEngine) -> None:
+        self.bot = bot
+        self.engine = engine
+        self._alone_timers: dict[int, asyncio.Task[None]] = {}
+
+    async def cog_unload(self) -> None:
+        for timer in self._alone_timers.values():
+            timer.cancel()
+        await release_engine(self.bot, self.engine)
+
+    # -- /say ---------------------------------------------------------------------------------------
+
+    @app_commands.command(name="say", description="Speak text in your voice channel.")
+    @app_commands.guild_only()
+    @app_commands.describe(text="What to say", voice="Voice to speak with (start typing to search)")
+    async def say(self, interaction: discord.Interaction, text: str, voice: str | None = None) -> None:
+        member = interaction.user
+        guild = interaction.guild
+        if guild is None or not isinstance(member, discord.Member):
+            await _reply(interaction, "Use /say in a server, not in DMs.")
+            return
+        text = text.strip()
+        limit = self.engine.settings.speech.max_text_length
+        if not text:
+            await _reply(interaction, "There's nothing to say — give me some text.")
+            return
+        if len(text) > limit:
+            await _reply(
+                interaction,
+                f"That's {len(text)} characters; the limit here is {limit}. Shorten it or split it into parts.",
+            )
+            return
+        player = self.engine.player_for(guild)
+        try:
+            channel = channel_to_join(member, busy=player.is_active)
+        except JoinRefused as refusal:
+            await _reply(interaction, str(refusal))
+            return
+
+        # Answer within Discord's 3 seconds; the download starts now, alongside the voice connection.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        item = SpeechItem(
+            text=text,
+            voice_id=voice.strip() if voice and voice.strip() else None,
+            requester_id=member.id,
+            notify=_followup(interaction),
+        )
+        try:
+            ahead = player.enqueue(item)
+        except QueueFull as full:
+            await _followup(interaction)(f"The queue is full ({full.limit} messages) — wait a moment and try again.")
+            return
+        try:
+            await join(channel, cls=self.engine.voice_client_class, timeout=self.engine.settings.speech.connect_timeout)
+        except JoinRefused as refusal:
+            await player.stop()
+            await _followup(interaction)(str(refusal))
+            return
+        player.voice_ready()
+        if ahead == 0:
+            await _followup(interaction)(f"🔊 Speaking in {channel.mention}.")
+        else:
+            waiting = "message" if ahead == 1 else "messages"
+            await _followup(interaction)(f"Queued in {channel.mention} — {ahead} {waiting} ahead of yours.")
+
+    @say.autocomplete("voice")
+    async def _voice_choices(self, _interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        voices = await self.engine.voices.search(current)
+        return [app_commands.Choice(name=choice_label(v), value=v.id) for v in voices]
+
+    # -- /skip, /stop, /leave ------------------------------------------------------------------------
+
+    @app_commands.command(name="skip", description="Skip the message being spoken; the queue goes on.")
+    @app_commands.guild_only()
+    async def skip(self, interaction: discord.Interaction) -> None:
+        player = await self._player_for_listener(interaction)
+        if player is None:
+            return
+        if player.skip():
+            await _reply(interaction, "⏭️ Skipped.")
+        else:
+            await _reply(interaction, "Nothing is being spoken right now.")
+
+    @app_commands.command(name="stop", description="Stop speaking and clear the queue.")
+    @app_commands.guild_only()
+    async def stop(self, interaction: discord.Interaction) -> None:
+        player = await self._player_for_listener(interaction)
+        if player is None:
+            return
+        dropped = await player.stop()
+        if dropped:
+            await _reply(interaction, f"⏹️ Stopped and cleared {dropped} message{'s' if dropped != 1 else ''}.")
+        else:
+            await _reply(interaction, "Nothing was being spoken or queued.")
+
+    @app_commands.command(name="leave", description="Stop speaking and leave the voice channel.")
+    @app_commands.guild_only()
+    async def leave(self, interaction: discord.Interaction) -> None:
+        player = await self._player_for_listener(interaction)
+        if player is None or interaction.guild is None:
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await player.stop()
+        await leave(interaction.guild)
+        await _followup(interaction)("👋 Left the voice channel.")
+
+    async def _player_for_listener(self, interaction: discord.Interaction) -> GuildPlayer | None:
+        """The guild's player if the member is in the bot's voice channel; otherwise answers why not."""
+        guild = interaction.guild
+        member = interaction.user
+        if guild is None or not isinstance(member, discord.Member):
+            await _reply(interaction, "This command only works in a server.")
+            return None
+        channel = current_channel(guild)
+        if channel is None:
+            await _reply(interaction, "I'm not in a voice channel.")
+            return None
+        if member.voice is None or member.voice.channel is None or member.voice.channel.id != channel.id:
+            await _reply(interaction, f"Join {channel.mention} to control what I say there.")
+            return None
+        return self.engine.player_for(guild)
+
+    # -- leaving an empty channel ------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        guild = member.guild
+        if self.bot.user is not None and member.id == self.bot.user.id:
+            if after.channel is None:  # we left, were kicked, or the channel was deleted
+                player = self.engine.existing_player(guild.id)
+                if player is not None:
+                    await player.stop()
+                self._cancel_alone_timer(guild.id)
+            elif before.channel is not None and after.channel.id != before.channel.id:
+                self._check_alone(guild)  # moved by a moderator
+            return
+        channel = current_channel(guild)
+        if channel is None:
+            return
+        if (before.channel and before.channel.id == channel.id) or (after.channel and after.channel.id == channel.id):
+            self._check_alone(guild)
+
+    def _check_alone(self, guild: discord.Guild) -> None:
+        channel = current_channel(guild)
+        if channel is None:
+            return
+        humans = [m for m in channel.members if not m.bot]
+        if humans:
+            self._cancel_alone_timer(guild.id)
+        elif guild.id not in self._alone_timers:
+            self._alone_timers[guild.id] = asyncio.create_task(self._leave_when_still_alone(guild))
+
+    async def _leave_when_still_alone(self, guild: discord.Guild) -> None:
+        try:
+            await asyncio.sleep(self.engine.settings.speech.leave_when_alone_after)
+            channel = current_channel(guild)
+            if channel is None or any(not m.bot for m in channel.members):
+                return
+            log.info("leaving voice in guild %s: no humans left", guild.id)
+            player = self.engine.existing_player(guild.id)
+            if player is not None:
+                await player.stop()
+            await leave(guild)
+        finally:
+            self._alone_timers.pop(guild.id, None)
+
+    def _cancel_alone_timer(self, guild_id: int) -> None:
+        timer = self._alone_timers.pop(guild_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    # -- errors ------------------------------------------------------------------------------------
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        if isinstance(error, app_commands.CommandOnCooldown):
+            message = f"Slow down — try again in {error.retry_after:.0f} s."
+        elif isinstance(error, app_commands.CheckFailure):
+            message = "You can't use this command here."
+        else:
+            log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
+            message = "Something went wrong on my side — try again. If it keeps happening, tell the bot's admin."
+        await _reply(interaction, message)
+
+
+async def _reply(interaction: discord.Interaction, message: str) -> None:
+    """Answer privately, whether or not the interaction was already answered."""
+    if interaction.response.is_done():
+        await _followup(interaction)(message)
+    else:
+        await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+def _followup(interaction: discord.Interaction) -> Notify:
+    async def send(message: str) -> None:
+        try:
+            await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as error:  # e.g. the interaction token expired (15 minutes)
+            log.info("could not send a follow-up: %s", error)
+
+    return send
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(SpeechCog(bot, engine_for(bot)))

@@ -1,0 +1,367 @@
+"""Discord's edge, rebuilt from real discord.py objects.
+
+Guilds, members, channels and interactions are real discord.py objects built from gateway-shaped
+payloads, so permission maths, ``channel.connect()`` and ``CommandTree`` dispatch are discord.py's
+own. Only two things are replaced: what an interaction sends back (recorded instead of POSTed) and
+the voice client's network (it runs discord.py's real ``play()``, ``AudioPlayer`` and Opus encoder,
+and records the packets instead of sending them over UDP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import discord
+import numpy as np
+from discord.ext import commands
+
+_ids = itertools.count(100_000_000_000_000_000)
+
+BOT_ID = 900_000_000_000_000_001
+ALL_VOICE_PERMISSIONS = discord.Permissions(view_channel=True, connect=True, speak=True, send_messages=True)
+
+
+def next_id() -> int:
+    return next(_ids)
+
+
+def user_payload(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
+    return {"id": str(user_id), "username": name, "discriminator": "0", "avatar": None, "bot": bot, "global_name": name}
+
+
+def member_payload(user_id: int, name: str, *, bot: bool = False, roles: list[int] | None = None) -> dict[str, Any]:
+    return {
+        "user": user_payload(user_id, name, bot=bot),
+        "roles": [str(r) for r in roles or []],
+        "joined_at": "2026-01-01T00:00:00+00:00",
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+    }
+
+
+def voice_state_payload(user_id: int, channel_id: int | None) -> dict[str, Any]:
+    return {
+        "user_id": str(user_id),
+        "channel_id": str(channel_id) if channel_id else None,
+        "session_id": "s",
+        "deaf": False,
+        "mute": False,
+        "self_deaf": False,
+        "self_mute": False,
+        "self_video": False,
+        "suppress": False,
+        "request_to_speak_timestamp": None,
+    }
+
+
+@dataclass
+class Sent:
+    """One message the bot sent in answer to an interaction."""
+
+    content: str
+    ephemeral: bool
+    allowed_mentions: discord.AllowedMentions | None
+    kind: str  # "response" | "followup" | "defer"
+
+
+@dataclass
+class Conversation:
+    """Everything the bot said back to one interaction, in order."""
+
+    sent: list[Sent] = field(default_factory=list)
+    choices: list[discord.app_commands.Choice[Any]] | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def texts(self) -> list[str]:
+        return [s.content for s in self.sent if s.kind != "defer"]
+
+    async def wait_for(self, needle: str, timeout: float = 5.0) -> Sent:
+        """Wait until a message containing ``needle`` has been sent."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for message in self.sent:
+                    if needle in message.content:
+                        return message
+                self.changed.clear()
+                await self.changed.wait()
+
+
+class RecordedResponse:
+    """Stands in for ``InteractionResponse``: same methods the cog uses, recorded."""
+
+    def __init__(self, conversation: Conversation) -> None:
+        self._conversation = conversation
+        self._done = False
+
+    def is_done(self) -> bool:
+        return self._done
+
+    def _record(self, sent: Sent) -> None:
+        if self._done:
+            raise discord.InteractionResponded(None)  # type: ignore[arg-type]
+        self._done = True
+        self._conversation.sent.append(sent)
+        self._conversation.changed.set()
+
+    async def send_message(
+        self,
+        content: str | None = None,
+        *,
+        ephemeral: bool = False,
+        allowed_mentions: discord.AllowedMentions | None = None,
+        **_: Any,
+    ) -> None:
+        self._record(Sent(content or "", ephemeral, allowed_mentions, "response"))
+
+    async def defer(self, *, ephemeral: bool = False, thinking: bool = False) -> None:
+        self._record(Sent("", ephemeral, None, "defer"))
+
+    async def autocomplete(self, choices: list[discord.app_commands.Choice[Any]]) -> None:
+        if len(choices) > 25:
+            raise discord.HTTPException(SimpleNamespace(status=400, reason="Bad Request"), "over 25 choices")  # type: ignore[arg-type]
+        self._done = True
+        self._conversation.choices = list(choices)
+        self._conversation.changed.set()
+
+
+class RecordedFollowup:
+    def __init__(self, conversation: Conversation, response: RecordedResponse) -> None:
+        self._conversation = conversation
+        self._response = response
+
+    async def send(
+        self,
+        content: str | None = None,
+        *,
+        ephemeral: bool = False,
+        allowed_mentions: discord.AllowedMentions | None = None,
+        **_: Any,
+    ) -> None:
+        if not self._response.is_done():
+            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "Unknown Webhook")  # type: ignore[arg-type]
+        self._conversation.sent.append(Sent(content or "", ephemeral, allowed_mentions, "followup"))
+        self._conversation.changed.set()
+
+
+class RecordingVoiceClient(discord.VoiceClient):
+    """discord.py's VoiceClient with the network cut off: real play()/stop()/AudioPlayer/Opus, packets recorded."""
+
+    def __init__(self, client: discord.Client, channel: discord.abc.Connectable) -> None:
+        super().__init__(client, channel)
+        self._online = threading.Event()
+        self.packets: list[tuple[float, bool, bytes]] = []
+        """(perf_counter time, was PCM encoded by us, Opus packet)."""
+        self.speaking: list[int] = []
+        self.connect_calls = 0
+
+    async def connect(self, *, reconnect: bool, timeout: float, self_deaf: bool = False, self_mute: bool = False) -> None:
+        self.connect_calls += 1
+        self._online.set()
+
+    def is_connected(self) -> bool:
+        return self._online.is_set()
+
+    def wait_until_connected(self, timeout: float | None = 30.0) -> bool:
+        return self._online.wait(timeout)
+
+    @property
+    def timeout(self) -> float:
+        return 0.5
+
+    @property
+    def ws(self) -> Any:
+        async def speak(state: discord.SpeakingState) -> None:
+            self.speaking.append(int(state.value) if hasattr(state, "value") else int(state))
+
+        return SimpleNamespace(speak=speak)
+
+    def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
+        packet = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME) if encode else data
+        self.packets.append((time.perf_counter(), encode, packet))
+
+    async def disconnect(self, *, force: bool = False) -> None:
+        self.stop()
+        self._online.clear()
+        self.cleanup()
+
+    def drop_connection(self) -> None:
+        """The voice connection breaks (as when Discord's voice server goes away)."""
+        self._online.clear()
+
+    # -- what a listener in the channel would hear -------------------------------------------------
+
+    def speech_packets(self) -> list[bytes]:
+        return [packet for _, encoded, packet in self.packets if encoded]
+
+    def heard(self) -> np.ndarray:
+        """Decode every Opus packet of speech with libopus; returns float samples of the left channel."""
+        decoder = discord.opus.Decoder()
+        pcm = b"".join(decoder.decode(packet) for packet in self.speech_packets())
+        stereo = np.frombuffer(pcm, dtype="<i2").reshape(-1, 2)
+        return stereo[:, 0].astype(np.float64) / 32768.0
+
+
+class FakeDiscord:
+    """A bot with one guild, a voice channel or two, members, and a way to send it slash commands."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.state = bot._connection
+        self.state.user = discord.ClientUser(state=self.state, data=user_payload(BOT_ID, "Speaker", bot=True))  # type: ignore[arg-type]
+        self.guild_id = next_id()
+        self.text_channel_id = next_id()
+        self.voice_channel_id = next_id()
+        self.other_voice_channel_id = next_id()
+        self._channels: list[dict[str, Any]] = [
+            {"id": str(self.text_channel_id), "type": 0, "name": "general", "position": 0},
+            self._voice_channel(self.voice_channel_id, "Lounge"),
+            self._voice_channel(self.other_voice_channel_id, "Gaming"),
+        ]
+        self._members: list[dict[str, Any]] = [member_payload(BOT_ID, "Speaker", bot=True)]
+        self._voice_states: list[dict[str, Any]] = []
+        self.everyone_permissions = ALL_VOICE_PERMISSIONS
+        self.conversations: list[Conversation] = []
+
+    @staticmethod
+    def _voice_channel(channel_id: int, name: str, user_limit: int = 0) -> dict[str, Any]:
+        return {
+            "id": str(channel_id),
+            "type": 2,
+            "name": name,
+            "position": 1,
+            "bitrate": 64000,
+            "user_limit": user_limit,
+            "permission_overwrites": [],
+            "rtc_region": None,
+        }
+
+    def add_member(self, name: str, *, voice_channel_id: int | None = None, bot: bool = False) -> int:
+        user_id = next_id()
+        self._members.append(member_payload(user_id, name, bot=bot))
+        if voice_channel_id is not None:
+            self._voice_states.append(voice_state_payload(user_id, voice_channel_id))
+        return user_id
+
+    def set_user_limit(self, channel_id: int, limit: int) -> None:
+        for channel in self._channels:
+            if channel["id"] == str(channel_id):
+                channel["user_limit"] = limit
+
+    def deny_in_channel(self, channel_id: int, permissions: discord.Permissions) -> None:
+        for channel in self._channels:
+            if channel["id"] == str(channel_id):
+                channel["permission_overwrites"] = [
+                    {"id": str(BOT_ID), "type": 1, "allow": "0", "deny": str(permissions.value)}
+                ]
+
+    def build_guild(self) -> discord.Guild:
+        """Create (or re-create) the guild in the bot's cache from the current payloads."""
+        payload = {
+            "id": str(self.guild_id),
+            "name": "Test Server",
+            "owner_id": "1",
+            "roles": [
+                {
+                    "id": str(self.guild_id),
+                    "name": "@everyone",
+                    "permissions": str(self.everyone_permissions.value),
+                    "position": 0,
+                    "color": 0,
+                    "hoist": False,
+                    "managed": False,
+                    "mentionable": False,
+                    "flags": 0,
+                }
+            ],
+            "channels": self._channels,
+            "members": self._members,
+            "voice_states": self._voice_states,
+            "member_count": len(self._members),
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "premium_tier": 0,
+            "large": False,
+        }
+        return self.state._add_guild_from_data(payload)  # type: ignore[arg-type]
+
+    @property
+    def guild(self) -> discord.Guild:
+        guild = self.bot.get_guild(self.guild_id)
+        assert guild is not None
+        return guild
+
+    def move_member(self, user_id: int, channel_id: int | None) -> tuple[discord.Member, discord.VoiceState, discord.VoiceState]:
+        """Update a member's voice state the way the gateway does; returns what on_voice_state_update gets."""
+        guild = self.guild
+        member, before, after = guild._update_voice_state(voice_state_payload(user_id, channel_id), channel_id)  # type: ignore[arg-type]
+        assert member is not None
+        return member, before, after
+
+    def interaction(
+        self,
+        user_id: int,
+        command: str,
+        options: dict[str, Any] | None = None,
+        *,
+        autocomplete_focus: str | None = None,
+    ) -> tuple[discord.Interaction, Conversation]:
+        member = next(m for m in self._members if m["user"]["id"] == str(user_id))
+        option_list: list[dict[str, Any]] = []
+        for name, value in (options or {}).items():
+            option: dict[str, Any] = {"name": name, "type": 3, "value": value}
+            if name == autocomplete_focus:
+                option["focused"] = True
+            option_list.append(option)
+        payload = {
+            "id": str(next_id()),
+            "application_id": str(BOT_ID),
+            "type": 4 if autocomplete_focus else 2,
+            "token": "interaction-token",
+            "version": 1,
+            "guild_id": str(self.guild_id),
+            "channel_id": str(self.text_channel_id),
+            "member": {**member, "permissions": str(discord.Permissions.all().value)},
+            "data": {"id": str(next_id()), "name": command, "type": 1, "options": option_list},
+            "app_permissions": str(discord.Permissions.all().value),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {},
+            "context": 0,
+            "attachment_size_limit": 8 * 1024 * 1024,
+        }
+        interaction: discord.Interaction = discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
+        conversation = Conversation()
+        response = RecordedResponse(conversation)
+        interaction._cs_response = response  # type: ignore[attr-defined]
+        interaction._cs_followup = RecordedFollowup(conversation, response)  # type: ignore[attr-defined]
+        self.conversations.append(conversation)
+        return interaction, conversation
+
+    async def run_command(
+        self, user_id: int, command: str, options: dict[str, Any] | None = None
+    ) -> Conversation:
+        """Dispatch a slash command through the bot's real CommandTree and return what was sent back."""
+        interaction, conversation = self.interaction(user_id, command, options)
+        await self.bot.tree._call(interaction)
+        return conversation
+
+    async def autocomplete(self, user_id: int, command: str, options: dict[str, Any], focus: str) -> Conversation:
+        interaction, conversation = self.interaction(user_id, command, options, autocomplete_focus=focus)
+        await self.bot.tree._call(interaction)
+        return conversation
+
+    @property
+    def voice_client(self) -> RecordingVoiceClient | None:
+        voice = self.guild.voice_client
+        assert voice is None or isinstance(voice, RecordingVoiceClient)
+        return voice
