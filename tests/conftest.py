@@ -1,0 +1,76 @@
+"""Shared fixtures: a live AsyncFlow stand-in on 127.0.0.1 and settings that point at it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from cogs.engine.asyncflow_client import AsyncFlowClient
+from cogs.engine.settings import AsyncFlowSettings, Settings, SpeechSettings
+from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow
+
+
+@pytest.fixture
+async def asyncflow() -> AsyncIterator[FakeAsyncFlow]:
+    async with FakeAsyncFlow() as server:
+        yield server
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(asyncflow: FakeAsyncFlow) -> SettingsFactory:
+    """Settings aimed at the stand-in, with short timeouts so fault tests finish quickly."""
+
+    def make(asyncflow_overrides: dict[str, Any] | None = None, speech_overrides: dict[str, Any] | None = None) -> Settings:
+        api = {
+            "api_key": DEFAULT_API_KEY,
+            "base_url": asyncflow.base_url,
+            "connect_timeout": 2.0,
+            "first_byte_timeout": 2.0,
+            "chunk_timeout": 1.0,
+            "max_retries": 2,
+            "max_retry_wait": 5.0,
+        }
+        speech = {"prebuffer_ms": 60, "read_ahead_ms": 1000, "leave_when_alone_after": 0.05, "connect_timeout": 2.0}
+        return Settings.model_validate(
+            {
+                "asyncflow": AsyncFlowSettings.model_validate({**api, **(asyncflow_overrides or {})}),
+                "speech": SpeechSettings.model_validate({**speech, **(speech_overrides or {})}),
+            }
+        )
+
+    return make
+
+
+class RecordedSleeps:
+    """Stands in for asyncio.sleep in the client so retry waits are checked, not waited out."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> RecordedSleeps:
+    return RecordedSleeps()
+
+
+@pytest.fixture
+async def make_client(make_settings: SettingsFactory, sleeps: RecordedSleeps) -> AsyncIterator[Callable[..., AsyncFlowClient]]:
+    clients: list[AsyncFlowClient] = []
+
+    def make(**overrides: Any) -> AsyncFlowClient:
+        settings = make_settings(overrides)
+        client = AsyncFlowClient(settings.asyncflow, settings.require_api_key(), sleep=sleeps)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
