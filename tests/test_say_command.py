@@ -1,0 +1,352 @@
+"""/say end to end: slash command through discord.py's real CommandTree, audio through the real AudioPlayer
+and libopus, from the AsyncFlow stand-in on 127.0.0.1. Assertions are on what members see and hear."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import discord
+import numpy as np
+import pytest
+from discord.ext import commands
+
+from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
+from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, tone_for
+from tests.conftest import SettingsFactory
+from tests.discord_fakes import FakeDiscord, RecordingVoiceClient
+
+FRAME = 960  # samples per 20 ms at 48 kHz
+
+
+def dominant_hz(samples: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(spectrum))])
+
+
+def loud_frames(samples: np.ndarray) -> int:
+    """How many 20 ms frames carry speech (the stand-in's tone is at half of full scale)."""
+    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+    return int(np.sum(np.sqrt(np.mean(frames**2, axis=1)) > 0.1))
+
+
+class Harness:
+    def __init__(self, bot: commands.Bot, fake: FakeDiscord, engine: TTSEngine, server: FakeAsyncFlow) -> None:
+        self.bot = bot
+        self.fake = fake
+        self.engine = engine
+        self.server = server
+
+    @property
+    def voice(self) -> RecordingVoiceClient:
+        voice = self.fake.voice_client
+        assert voice is not None, "the bot is not in a voice channel"
+        return voice
+
+    async def say(self, user_id: int, text: str, **options: Any) -> Any:
+        return await self.fake.run_command(user_id, "say", {"text": text, **options})
+
+    async def wait_until_quiet(self, timeout: float = 10.0) -> None:
+        """Wait until nothing is queued or playing."""
+        player = self.engine.existing_player(self.fake.guild_id)
+        async with asyncio.timeout(timeout):
+            while player is not None and player.is_active:
+                await asyncio.sleep(0.02)
+            voice = self.fake.voice_client
+            while voice is not None and voice.is_playing():
+                await asyncio.sleep(0.02)
+
+    async def wait_until_speaking(self, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.fake.voice_client is None or not self.fake.voice_client.speech_packets():
+                await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[Harness]:
+    bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default())
+    await bot._async_setup_hook()
+    fake = FakeDiscord(bot)
+    engine = TTSEngine(make_settings(), voice_client_class=RecordingVoiceClient)
+    setattr(bot, ENGINE_ATTRIBUTE, engine)
+    await bot.load_extension("cogs.speech")
+    yield Harness(bot, fake, engine, asyncflow)
+    await bot.unload_extension("cogs.speech")
+    voice = fake.voice_client if fake.guild_id in {g.id for g in bot.guilds} else None
+    if voice is not None:
+        await voice.disconnect()
+    await engine.aclose()
+
+
+def every_message_is_private_and_pings_nobody(harness: Harness) -> None:
+    for conversation in harness.fake.conversations:
+        for sent in conversation.sent:
+            assert sent.ephemeral, sent
+            if sent.kind != "defer":
+                assert sent.allowed_mentions is not None and sent.allowed_mentions.to_dict()["parse"] == [], sent
+
+
+async def test_say_speaks_the_text_in_the_members_voice_channel(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+
+    reply = await harness.say(alice, "Hello everyone")
+    await harness.wait_until_quiet()
+
+    assert reply.sent[0].kind == "defer"
+    assert reply.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>."]
+    assert harness.voice.channel.id == harness.fake.voice_channel_id
+    heard = harness.voice.heard()
+    assert dominant_hz(heard) == pytest.approx(tone_for(DEMO_VOICE_ID), abs=3)
+    assert loud_frames(heard) == pytest.approx(len("Hello everyone") * 50 / 20, abs=2)  # 0.7 s of speech
+    assert all(len(p) < 1000 for p in harness.voice.speech_packets())  # Opus packets, not raw PCM
+    request = harness.server.tts_requests[-1].json
+    assert request is not None and request["transcript"] == "Hello everyone"
+    assert request["output_format"] == {"container": "wav", "encoding": "pcm_s16le", "sample_rate": 48000}
+    every_message_is_private_and_pings_nobody(harness)
+
+
+async def test_the_voice_option_picks_the_voice_that_is_heard(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    other = harness.server.voices[5].voice_id
+
+    await harness.say(alice, "Different voice", voice=other)
+    await harness.wait_until_quiet()
+
+    assert harness.server.tts_requests[-1].json["voice"] == {"mode": "id", "id": other}  # type: ignore[index]
+    assert dominant_hz(harness.voice.heard()) == pytest.approx(tone_for(other), abs=3)
+
+
+async def test_say_while_speaking_queues_and_the_next_text_follows_without_a_gap(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    harness.server.first_byte_delay = 0.3  # synthesis latency: a gap would show if B were fetched only after A
+    second_voice = harness.server.voices[7].voice_id
+
+    await harness.say(alice, "First message here")
+    reply = await harness.say(bob, "Second one", voice=second_voice)
+    await harness.wait_until_quiet()
+
+    assert reply.texts == [f"Queued in <#{harness.fake.voice_channel_id}> — 1 message ahead of yours."]
+    packets = harness.voice.packets
+    speech_times = [t for t, encoded, _ in packets if encoded]
+    gaps = np.diff(speech_times)
+    assert gaps.max() < 0.12  # the second text was downloaded while the first was spoken
+    heard = harness.voice.heard()
+    first, second = heard[: len(heard) // 2], heard[-FRAME * 10 :]
+    assert dominant_hz(first) == pytest.approx(tone_for(DEMO_VOICE_ID), abs=3)
+    assert dominant_hz(second) == pytest.approx(tone_for(second_voice), abs=3)
+
+
+async def test_skip_cuts_the_current_text_and_the_queue_goes_on(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    second_voice = harness.server.voices[2].voice_id
+
+    await harness.say(alice, "This is a long message that nobody wants to hear to the very end, really")
+    await harness.say(alice, "Next", voice=second_voice)
+    await harness.wait_until_speaking()
+    await asyncio.sleep(0.2)
+    reply = await harness.fake.run_command(alice, "skip")
+    await harness.wait_until_quiet()
+
+    assert reply.texts == ["⏭️ Skipped."]
+    heard = harness.voice.heard()
+    assert loud_frames(heard) < 40 + 10  # far less than the 3.6 s of the long text
+    assert dominant_hz(heard[-FRAME * 8 :]) == pytest.approx(tone_for(second_voice), abs=3)
+    await asyncio.sleep(0.1)
+    assert harness.server.in_flight == 0  # the skipped download was closed
+
+
+async def test_stop_clears_the_queue_and_silences_the_bot(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+
+    for text in ("One long message to be stopped part of the way through", "two", "three"):
+        await harness.say(alice, text)
+    await harness.wait_until_speaking()
+    reply = await harness.fake.run_command(alice, "stop")
+    await harness.wait_until_quiet()
+    packets_after_stop = len(harness.voice.speech_packets())
+    await asyncio.sleep(0.2)
+
+    assert reply.texts == ["⏹️ Stopped and cleared 3 messages."]
+    assert len(harness.voice.speech_packets()) == packets_after_stop
+    assert loud_frames(harness.voice.heard()) < 50
+    assert harness.server.in_flight == 0
+
+
+async def test_leave_disconnects(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    await harness.say(alice, "Hi")
+    await harness.wait_until_quiet()
+
+    reply = await harness.fake.run_command(alice, "leave")
+
+    assert reply.texts == ["👋 Left the voice channel."]
+    assert harness.fake.guild.voice_client is None
+
+
+async def test_the_bot_leaves_when_no_humans_remain(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    await harness.say(alice, "Bye")
+    await harness.wait_until_quiet()
+
+    member, before, after = harness.fake.move_member(alice, None)
+    harness.bot.dispatch("voice_state_update", member, before, after)
+    async with asyncio.timeout(2):
+        while harness.fake.guild.voice_client is not None:
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(
+    ("setup", "text", "expected"),
+    [
+        ("not-in-voice", "Hello", "Join a voice channel first, then use /say again."),
+        ("too-long", "x" * 501, "That's 501 characters; the limit here is 500. Shorten it or split it into parts."),
+        ("blank", "   ", "There's nothing to say — give me some text."),
+        ("no-speak", "Hello", "I can't speak in <#{voice}>: I'm missing the Speak permission there. Ask an admin to grant it to me."),
+        ("no-connect", "Hello", "I can't speak in <#{voice}>: I'm missing the Connect and Speak permissions there. Ask an admin to grant them to me."),
+        ("full", "Hello", "<#{voice}> is full (1 people), so I can't join it."),
+    ],
+)
+async def test_say_refuses_clearly_and_privately(harness: Harness, setup: str, text: str, expected: str) -> None:
+    fake = harness.fake
+    alice = fake.add_member("Alice", voice_channel_id=None if setup == "not-in-voice" else fake.voice_channel_id)
+    if setup == "no-speak":
+        fake.deny_in_channel(fake.voice_channel_id, discord.Permissions(speak=True))
+    if setup == "no-connect":
+        fake.deny_in_channel(fake.voice_channel_id, discord.Permissions(connect=True, speak=True))
+    if setup == "full":
+        fake.set_user_limit(fake.voice_channel_id, 1)
+    fake.build_guild()
+
+    reply = await harness.say(alice, text)
+
+    assert reply.texts == [expected.format(voice=fake.voice_channel_id)]
+    assert reply.sent[0].kind == "response" and reply.sent[0].ephemeral
+    assert fake.guild.voice_client is None
+    assert harness.server.tts_requests == []  # nothing was paid for
+    every_message_is_private_and_pings_nobody(harness)
+
+
+async def test_say_refuses_while_busy_in_another_channel(harness: Harness) -> None:
+    fake = harness.fake
+    alice = fake.add_member("Alice", voice_channel_id=fake.voice_channel_id)
+    bob = fake.add_member("Bob", voice_channel_id=fake.other_voice_channel_id)
+    fake.build_guild()
+
+    await harness.say(alice, "A message long enough to still be playing when Bob asks")
+    await harness.wait_until_speaking()
+    reply = await harness.say(bob, "Over here")
+
+    assert reply.texts == [
+        f"I'm speaking in <#{fake.voice_channel_id}> right now — join that channel, or wait until I'm done."
+    ]
+    await harness.fake.run_command(alice, "stop")
+
+
+async def test_an_idle_bot_follows_the_member_to_their_channel(harness: Harness) -> None:
+    fake = harness.fake
+    alice = fake.add_member("Alice", voice_channel_id=fake.voice_channel_id)
+    bob = fake.add_member("Bob", voice_channel_id=fake.other_voice_channel_id)
+    fake.build_guild()
+    await harness.say(alice, "Hi")
+    await harness.wait_until_quiet()
+
+    await harness.say(bob, "Hello")
+    await harness.wait_until_quiet()
+
+    assert harness.voice.channel.id == fake.other_voice_channel_id
+    assert loud_frames(harness.voice.heard()) == pytest.approx(len("Hello") * 50 / 20, abs=2)
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        (Fault.invalid_key(), "The server's AsyncFlow API key was rejected — an admin needs to update it."),
+        (Fault.voice_not_found(), "That voice no longer exists on AsyncFlow — pick another one."),
+        (Fault.usage_limit(), "This server's AsyncFlow speech quota for the month is used up — an admin can upgrade the plan."),
+    ],
+    ids=["invalid-key", "voice-gone", "quota"],
+)
+async def test_an_api_error_reaches_the_member_and_the_queue_goes_on(harness: Harness, fault: Fault, message: str) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    harness.server.faults.append(fault)
+
+    failed = await harness.say(alice, "This one fails")
+    spoken = await harness.say(bob, "This one works")
+    await harness.wait_until_quiet()
+
+    await failed.wait_for(message)
+    assert message in failed.texts
+    assert not any("wasn't spoken" in text for text in spoken.texts)
+    assert loud_frames(harness.voice.heard()) == pytest.approx(len("This one works") * 50 / 20, abs=2)
+    every_message_is_private_and_pings_nobody(harness)
+
+
+async def test_quota_running_out_mid_stream_plays_what_arrived_and_says_why_it_stopped(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    harness.server.chunk_bytes = 2000
+    harness.server.faults.append(Fault.quota_after(44 + 48_000))  # header + 0.5 s of mono audio
+
+    reply = await harness.say(alice, "A long text that runs past the end of the monthly quota")
+    await harness.wait_until_quiet()
+
+    await reply.wait_for("quota ran out part-way")
+    assert loud_frames(harness.voice.heard()) == pytest.approx(25, abs=2)
+
+
+async def test_a_rate_limit_is_waited_out_and_the_member_is_told(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    harness.server.faults.append(Fault.rate_limited(retry_after_ms=300))
+
+    reply = await harness.say(alice, "Patience")
+    await harness.wait_until_quiet()
+
+    assert "AsyncFlow is busy, retrying in 1 s…" in reply.texts
+    assert loud_frames(harness.voice.heard()) == pytest.approx(len("Patience") * 50 / 20, abs=2)
+
+
+async def test_a_stalled_download_pauses_with_silence_frames_and_never_bursts(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    harness.server.chunk_bytes = 4800
+    harness.server.realtime_factor = 4.0
+    harness.server.faults.append(Fault.stall_after(44 + 96_000 * 0 + 48_000, seconds=0.5))
+
+    await harness.say(alice, "A message whose download stalls halfway")
+    await harness.wait_until_quiet()
+
+    times = [t for t, encoded, _ in harness.voice.packets if encoded]
+    gaps = np.diff(times)[1:]  # discord.py's player waits 40 ms before its second frame
+    assert gaps.min() > 0.010  # no burst of back-to-back frames after the stall
+    assert np.percentile(gaps, 99) < 0.030
+    heard = harness.voice.heard()
+    assert loud_frames(heard) == pytest.approx(len("A message whose download stalls halfway") * 50 / 20, abs=3)
+    frames = heard[: len(heard) // FRAME * FRAME].reshape(-1, FRAME)
+    loud = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 0.1)
+    assert loud[-1] - loud[0] + 1 - len(loud) >= 15  # the stall was heard as a pause of silence frames
+
+
+async def test_voice_autocomplete_offers_at_most_25_matching_voices(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    target = harness.server.voices[4]
+
+    everything = await harness.fake.autocomplete(alice, "say", {"text": "hi", "voice": ""}, focus="voice")
+    narrowed = await harness.fake.autocomplete(alice, "say", {"text": "hi", "voice": target.name[:4]}, focus="voice")
+
+    assert everything.choices is not None and len(everything.choices) == min(25, len(harness.server.voices))
+    assert narrowed.choices is not None and 1 <= len(narrowed.choices) <= 25
+    assert narrowed.choices[0].value == target.voice_id
+    assert all(target.name[:4].casefold() in c.name.casefold() for c in narrowed.choices)
