@@ -322,7 +322,7 @@ async def test_a_stalled_download_pauses_with_silence_frames_and_never_bursts(ha
     harness.fake.build_guild()
     harness.server.chunk_bytes = 4800
     harness.server.realtime_factor = 4.0
-    harness.server.faults.append(Fault.stall_after(44 + 96_000 * 0 + 48_000, seconds=0.5))
+    harness.server.faults.append(Fault.stall_after(44 + 48_000, seconds=0.9))  # after 0.5 s of audio, under the 1 s chunk timeout
 
     await harness.say(alice, "A message whose download stalls halfway")
     await harness.wait_until_quiet()
