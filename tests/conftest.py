@@ -25,7 +25,9 @@ SettingsFactory = Callable[..., Settings]
 def make_settings(asyncflow: FakeAsyncFlow) -> SettingsFactory:
     """Settings aimed at the stand-in, with short timeouts so fault tests finish quickly."""
 
-    def make(asyncflow_overrides: dict[str, Any] | None = None, speech_overrides: dict[str, Any] | None = None) -> Settings:
+    def make(
+        asyncflow_overrides: dict[str, Any] | None = None, speech_overrides: dict[str, Any] | None = None
+    ) -> Settings:
         api = {
             "api_key": DEFAULT_API_KEY,
             "base_url": asyncflow.base_url,
@@ -62,7 +64,9 @@ def sleeps() -> RecordedSleeps:
 
 
 @pytest.fixture
-async def make_client(make_settings: SettingsFactory, sleeps: RecordedSleeps) -> AsyncIterator[Callable[..., AsyncFlowClient]]:
+async def make_client(
+    make_settings: SettingsFactory, sleeps: RecordedSleeps
+) -> AsyncIterator[Callable[..., AsyncFlowClient]]:
     clients: list[AsyncFlowClient] = []
 
     def make(**overrides: Any) -> AsyncFlowClient:

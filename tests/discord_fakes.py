@@ -126,7 +126,7 @@ class RecordedResponse:
 
     async def autocomplete(self, choices: list[discord.app_commands.Choice[Any]]) -> None:
         if len(choices) > 25:
-            raise discord.HTTPException(SimpleNamespace(status=400, reason="Bad Request"), "over 25 choices")  # type: ignore[arg-type]
+            raise discord.HTTPException(SimpleNamespace(status=400, reason="Bad Request"), "over 25 choices")
         self._done = True
         self._conversation.choices = list(choices)
         self._conversation.changed.set()
@@ -146,7 +146,7 @@ class RecordedFollowup:
         **_: Any,
     ) -> None:
         if not self._response.is_done():
-            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "Unknown Webhook")  # type: ignore[arg-type]
+            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "Unknown Webhook")
         self._conversation.sent.append(Sent(content or "", ephemeral, allowed_mentions, "followup"))
         self._conversation.changed.set()
 
@@ -162,7 +162,9 @@ class RecordingVoiceClient(discord.VoiceClient):
         self.speaking: list[int] = []
         self.connect_calls = 0
 
-    async def connect(self, *, reconnect: bool, timeout: float, self_deaf: bool = False, self_mute: bool = False) -> None:
+    async def connect(
+        self, *, reconnect: bool, timeout: float, self_deaf: bool = False, self_mute: bool = False
+    ) -> None:
         self.connect_calls += 1
         self._online.set()
 
@@ -203,8 +205,8 @@ class RecordingVoiceClient(discord.VoiceClient):
 
     def heard(self) -> np.ndarray:
         """Decode every Opus packet of speech with libopus; returns float samples of the left channel."""
-        decoder = discord.opus.Decoder()
-        pcm = b"".join(decoder.decode(packet) for packet in self.speech_packets())
+        decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+        pcm = b"".join(decoder.decode(packet, fec=False) for packet in self.speech_packets())
         stereo = np.frombuffer(pcm, dtype="<i2").reshape(-1, 2)
         return stereo[:, 0].astype(np.float64) / 32768.0
 
@@ -299,7 +301,9 @@ class FakeDiscord:
         assert guild is not None
         return guild
 
-    def move_member(self, user_id: int, channel_id: int | None) -> tuple[discord.Member, discord.VoiceState, discord.VoiceState]:
+    def move_member(
+        self, user_id: int, channel_id: int | None
+    ) -> tuple[discord.Member, discord.VoiceState, discord.VoiceState]:
         """Update a member's voice state the way the gateway does; returns what on_voice_state_update gets."""
         guild = self.guild
         member, before, after = guild._update_voice_state(voice_state_payload(user_id, channel_id), channel_id)  # type: ignore[arg-type]
@@ -313,7 +317,7 @@ class FakeDiscord:
         options: dict[str, Any] | None = None,
         *,
         autocomplete_focus: str | None = None,
-    ) -> tuple[discord.Interaction, Conversation]:
+    ) -> tuple[discord.Interaction[commands.Bot], Conversation]:
         member = next(m for m in self._members if m["user"]["id"] == str(user_id))
         option_list: list[dict[str, Any]] = []
         for name, value in (options or {}).items():
@@ -321,7 +325,7 @@ class FakeDiscord:
             if name == autocomplete_focus:
                 option["focused"] = True
             option_list.append(option)
-        payload = {
+        payload: dict[str, Any] = {
             "id": str(next_id()),
             "application_id": str(BOT_ID),
             "type": 4 if autocomplete_focus else 2,
@@ -339,7 +343,7 @@ class FakeDiscord:
             "context": 0,
             "attachment_size_limit": 8 * 1024 * 1024,
         }
-        interaction: discord.Interaction = discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
+        interaction: discord.Interaction[commands.Bot] = discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
         conversation = Conversation()
         response = RecordedResponse(conversation)
         interaction._cs_response = response  # type: ignore[attr-defined]
@@ -347,9 +351,7 @@ class FakeDiscord:
         self.conversations.append(conversation)
         return interaction, conversation
 
-    async def run_command(
-        self, user_id: int, command: str, options: dict[str, Any] | None = None
-    ) -> Conversation:
+    async def run_command(self, user_id: int, command: str, options: dict[str, Any] | None = None) -> Conversation:
         """Dispatch a slash command through the bot's real CommandTree and return what was sent back."""
         interaction, conversation = self.interaction(user_id, command, options)
         await self.bot.tree._call(interaction)

@@ -39,7 +39,9 @@ async def read_all(client: AsyncFlowClient, text: str = "Hello there", **kwargs:
         return b"".join([chunk async for chunk in response.chunks()])
 
 
-async def test_speech_request_has_the_documented_headers_and_body(asyncflow: FakeAsyncFlow, make_client: MakeClient) -> None:
+async def test_speech_request_has_the_documented_headers_and_body(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
     body = await read_all(make_client(), "Hello everyone")
     assert body.startswith(b"RIFF")
     request = asyncflow.tts_requests[-1]
@@ -67,7 +69,9 @@ async def test_stream_endpoint_asks_for_raw_pcm(asyncflow: FakeAsyncFlow, make_c
     assert len(body) == 48000 * 2 * 7 * 50 // 1000  # 7 characters x 50 ms of mono s16le
 
 
-async def test_the_body_arrives_in_several_chunks_as_it_downloads(asyncflow: FakeAsyncFlow, make_client: MakeClient) -> None:
+async def test_the_body_arrives_in_several_chunks_as_it_downloads(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
     asyncflow.chunk_bytes = 1000
     response = await make_client().open_speech("A longer sentence to speak")
     async with response:
@@ -85,7 +89,11 @@ ERROR_CASES = [
     (Fault.invalid_key(shape="unwrapped"), InvalidApiKey, "INVALID_API_KEY"),
     (Fault.voice_not_found(shape="unwrapped"), VoiceNotFound, "VOICE_NOT_FOUND"),
     (Fault.usage_limit(shape="unwrapped"), QuotaExceeded, "USAGE_LIMIT_EXCEEDED"),
-    (Fault.unexpected_json(422, {"detail": [{"loc": ["body", "transcript"], "msg": "field required"}]}), BadRequest, None),
+    (
+        Fault.unexpected_json(422, {"detail": [{"loc": ["body", "transcript"], "msg": "field required"}]}),
+        BadRequest,
+        None,
+    ),
     (Fault.unexpected_json(400, {}), BadRequest, None),
 ]
 
@@ -147,7 +155,9 @@ async def test_retryable_failures_are_retried_and_the_member_is_told(
     assert "retrying in" in notices[0]
 
 
-async def test_rate_limit_waits_as_long_as_the_server_says(asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps) -> None:
+async def test_rate_limit_waits_as_long_as_the_server_says(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps
+) -> None:
     asyncflow.faults.append(Fault.rate_limited(retry_after_ms=4000))
     notices: list[str] = []
 
@@ -159,13 +169,17 @@ async def test_rate_limit_waits_as_long_as_the_server_says(asyncflow: FakeAsyncF
     assert notices == ["AsyncFlow is busy, retrying in 4 s…"]
 
 
-async def test_a_retry_after_header_wins_over_the_body(asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps) -> None:
+async def test_a_retry_after_header_wins_over_the_body(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps
+) -> None:
     asyncflow.faults.append(Fault.rate_limited(retry_after_ms=9000, header="2"))
     await read_all(make_client())
     assert sleeps.waits == [2.0]
 
 
-async def test_a_wait_longer_than_allowed_is_not_waited_out(asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps) -> None:
+async def test_a_wait_longer_than_allowed_is_not_waited_out(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps
+) -> None:
     asyncflow.faults.append(Fault.rate_limited(retry_after_ms=60_000))
     with pytest.raises(RateLimited) as raised:
         await read_all(make_client(max_retry_wait=30))
@@ -173,7 +187,9 @@ async def test_a_wait_longer_than_allowed_is_not_waited_out(asyncflow: FakeAsync
     assert describe_error(raised.value) == "AsyncFlow is rate-limiting this bot — try again in 60 s."
 
 
-async def test_retries_stop_after_max_retries(asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps) -> None:
+async def test_retries_stop_after_max_retries(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps
+) -> None:
     asyncflow.faults.extend([Fault.server_error()] * 5)
     with pytest.raises(ServerError):
         await read_all(make_client(max_retries=2))
@@ -181,7 +197,9 @@ async def test_retries_stop_after_max_retries(asyncflow: FakeAsyncFlow, make_cli
     assert len(sleeps.waits) == 2 and all(0 < wait <= 8.5 for wait in sleeps.waits)
 
 
-async def test_refused_connection_is_a_connection_error(make_settings: Callable[..., object], sleeps: RecordedSleeps) -> None:
+async def test_refused_connection_is_a_connection_error(
+    make_settings: Callable[..., object], sleeps: RecordedSleeps
+) -> None:
     from cogs.engine.settings import AsyncFlowSettings
 
     settings = AsyncFlowSettings.model_validate({"base_url": "http://127.0.0.1:9", "max_retries": 1})
@@ -194,7 +212,9 @@ async def test_refused_connection_is_a_connection_error(make_settings: Callable[
     assert len(sleeps.waits) == 1
 
 
-async def test_no_first_byte_in_time_is_a_timeout_and_is_retried(asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps) -> None:
+async def test_no_first_byte_in_time_is_a_timeout_and_is_retried(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient, sleeps: RecordedSleeps
+) -> None:
     asyncflow.first_byte_delay = 1.0
     with pytest.raises(ApiTimeout):
         await read_all(make_client(first_byte_timeout=0.2, max_retries=1))
@@ -217,7 +237,9 @@ async def test_quota_marker_mid_stream_keeps_the_audio_before_it_and_drops_every
     assert len(asyncflow.tts_requests) == 1  # never retried: the start was already heard
 
 
-async def test_a_connection_cut_mid_stream_is_reported_and_not_retried(asyncflow: FakeAsyncFlow, make_client: MakeClient) -> None:
+async def test_a_connection_cut_mid_stream_is_reported_and_not_retried(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
     asyncflow.chunk_bytes = 1000
     asyncflow.faults.append(Fault.cut_after(6_000))
     received = bytearray()
@@ -230,7 +252,9 @@ async def test_a_connection_cut_mid_stream_is_reported_and_not_retried(asyncflow
     assert len(asyncflow.tts_requests) == 1
 
 
-async def test_a_stall_longer_than_the_chunk_timeout_is_reported(asyncflow: FakeAsyncFlow, make_client: MakeClient) -> None:
+async def test_a_stall_longer_than_the_chunk_timeout_is_reported(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
     asyncflow.chunk_bytes = 1000
     asyncflow.faults.append(Fault.stall_after(3_000, seconds=3))
     response = await make_client(chunk_timeout=0.3).open_speech("This stream will stall")
@@ -240,7 +264,9 @@ async def test_a_stall_longer_than_the_chunk_timeout_is_reported(asyncflow: Fake
                 pass
 
 
-async def test_a_non_json_error_body_is_an_unexpected_response(asyncflow: FakeAsyncFlow, make_client: MakeClient) -> None:
+async def test_a_non_json_error_body_is_an_unexpected_response(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
     asyncflow.faults.append(Fault.gateway_error(400))
     with pytest.raises(UnexpectedResponse):
         await read_all(make_client())

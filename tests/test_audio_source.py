@@ -21,7 +21,7 @@ def make_source(prebuffer_ms: int = 40, read_ahead_ms: int = 200) -> StreamingAu
 
 
 def drain(source: StreamingAudioSource, limit: int = 10_000) -> list[bytes]:
-    frames = []
+    frames: list[bytes] = []
     for _ in range(limit):
         frame = source.read()
         if not frame:

@@ -48,7 +48,9 @@ async def test_say_writes_exactly_what_a_voice_channel_would_receive(asyncflow: 
     asyncflow.chunk_bytes = 3001  # odd chunk sizes, split header handled by the same path as in Discord
     out = tmp_path / "hello.wav"
 
-    code, stdout, stderr = await run_cli("say", "Hello everyone", "--out", str(out), env=api_env(asyncflow), cwd=tmp_path)
+    code, stdout, stderr = await run_cli(
+        "say", "Hello everyone", "--out", str(out), env=api_env(asyncflow), cwd=tmp_path
+    )
 
     assert code == 0, stderr
     assert "first frame after" in stdout and "total" in stdout
@@ -73,7 +75,9 @@ async def test_say_with_another_voice_and_the_stream_endpoint(asyncflow: FakeAsy
     assert asyncflow.tts_requests[-1].path == "/text_to_speech/streaming"
     _, samples = read_wav(out)
     left = samples[:, 0].astype(np.float64)
-    assert np.fft.rfftfreq(len(left), 1 / 48_000)[np.argmax(np.abs(np.fft.rfft(left)))] == pytest.approx(tone_for(voice), abs=2)
+    assert np.fft.rfftfreq(len(left), 1 / 48_000)[np.argmax(np.abs(np.fft.rfft(left)))] == pytest.approx(
+        tone_for(voice), abs=2
+    )
 
 
 async def test_say_prints_the_members_message_on_an_api_error(asyncflow: FakeAsyncFlow, tmp_path: Path) -> None:
@@ -84,10 +88,14 @@ async def test_say_prints_the_members_message_on_an_api_error(asyncflow: FakeAsy
     assert "sk_wrong_key_for_this_test" not in stderr
 
 
-async def test_say_reports_quota_running_out_and_keeps_the_audio_before_it(asyncflow: FakeAsyncFlow, tmp_path: Path) -> None:
+async def test_say_reports_quota_running_out_and_keeps_the_audio_before_it(
+    asyncflow: FakeAsyncFlow, tmp_path: Path
+) -> None:
     asyncflow.faults.append(Fault.quota_after(44 + 19_200))  # 0.2 s of mono audio
     out = tmp_path / "q.wav"
-    code, _, stderr = await run_cli("say", "A long text past the quota", "--out", str(out), env=api_env(asyncflow), cwd=tmp_path)
+    code, _, stderr = await run_cli(
+        "say", "A long text past the quota", "--out", str(out), env=api_env(asyncflow), cwd=tmp_path
+    )
     assert code == 1
     assert "quota ran out part-way through" in stderr
     params, _ = read_wav(out)
@@ -116,7 +124,9 @@ async def test_check_reports_each_prerequisite(asyncflow: FakeAsyncFlow, tmp_pat
 
 
 async def test_a_bad_config_value_stops_with_one_line(tmp_path: Path) -> None:
-    code, stdout, stderr = await run_cli("say", "hi", "--out", "x.wav", env={"ASYNCFLOW_ENDPOINT": "websocket"}, cwd=tmp_path)
+    code, _, stderr = await run_cli(
+        "say", "hi", "--out", "x.wav", env={"ASYNCFLOW_ENDPOINT": "websocket"}, cwd=tmp_path
+    )
     assert code == 2
     assert stderr.strip().splitlines() == [
         "config: asyncflow.endpoint: Input should be 'file' or 'stream' [set by ASYNCFLOW_ENDPOINT]"

@@ -210,8 +210,16 @@ async def test_the_bot_leaves_when_no_humans_remain(harness: Harness) -> None:
         ("not-in-voice", "Hello", "Join a voice channel first, then use /say again."),
         ("too-long", "x" * 501, "That's 501 characters; the limit here is 500. Shorten it or split it into parts."),
         ("blank", "   ", "There's nothing to say — give me some text."),
-        ("no-speak", "Hello", "I can't speak in <#{voice}>: I'm missing the Speak permission there. Ask an admin to grant it to me."),
-        ("no-connect", "Hello", "I can't speak in <#{voice}>: I'm missing the Connect and Speak permissions there. Ask an admin to grant them to me."),
+        (
+            "no-speak",
+            "Hello",
+            "I can't speak in <#{voice}>: I'm missing the Speak permission there. Ask an admin to grant it to me.",
+        ),
+        (
+            "no-connect",
+            "Hello",
+            "I can't speak in <#{voice}>: I'm missing the Connect and Speak permissions there. Ask an admin to grant them to me.",
+        ),
         ("full", "Hello", "<#{voice}> is full (1 people), so I can't join it."),
     ],
 )
@@ -271,11 +279,16 @@ async def test_an_idle_bot_follows_the_member_to_their_channel(harness: Harness)
     [
         (Fault.invalid_key(), "The server's AsyncFlow API key was rejected — an admin needs to update it."),
         (Fault.voice_not_found(), "That voice no longer exists on AsyncFlow — pick another one."),
-        (Fault.usage_limit(), "This server's AsyncFlow speech quota for the month is used up — an admin can upgrade the plan."),
+        (
+            Fault.usage_limit(),
+            "This server's AsyncFlow speech quota for the month is used up — an admin can upgrade the plan.",
+        ),
     ],
     ids=["invalid-key", "voice-gone", "quota"],
 )
-async def test_an_api_error_reaches_the_member_and_the_queue_goes_on(harness: Harness, fault: Fault, message: str) -> None:
+async def test_an_api_error_reaches_the_member_and_the_queue_goes_on(
+    harness: Harness, fault: Fault, message: str
+) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
@@ -322,7 +335,9 @@ async def test_a_stalled_download_pauses_with_silence_frames_and_never_bursts(ha
     harness.fake.build_guild()
     harness.server.chunk_bytes = 4800
     harness.server.realtime_factor = 4.0
-    harness.server.faults.append(Fault.stall_after(44 + 48_000, seconds=0.9))  # after 0.5 s of audio, under the 1 s chunk timeout
+    harness.server.faults.append(
+        Fault.stall_after(44 + 48_000, seconds=0.9)
+    )  # after 0.5 s of audio, under the 1 s chunk timeout
 
     await harness.say(alice, "A message whose download stalls halfway")
     await harness.wait_until_quiet()

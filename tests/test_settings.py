@@ -59,7 +59,7 @@ def test_environment_alone_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_config_path_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "elsewhere.toml"
-    path.write_text('[speech]\nqueue_limit = 3\n')
+    path.write_text("[speech]\nqueue_limit = 3\n")
     monkeypatch.setenv("TTSBOT_CONFIG", str(path))
     assert load_settings().speech.queue_limit == 3
 
@@ -74,7 +74,7 @@ def test_unrelated_environment_variables_are_ignored(monkeypatch: pytest.MonkeyP
     ("toml", "env", "expected"),
     [
         ('[asyncflow]\nmodle_id = "x"\n', {}, "config: asyncflow.modle_id: unknown setting"),
-        ("[asyncflow]\nendpoint = \"websocket\"\n", {}, "config: asyncflow.endpoint:"),
+        ('[asyncflow]\nendpoint = "websocket"\n', {}, "config: asyncflow.endpoint:"),
         ("", {"ASYNCFLOW_BASE_URL": "not a url"}, "config: asyncflow.base_url:"),
         ("", {"SPEECH_MAX_TEXT_LENGTH": "0"}, "config: speech.max_text_length:"),
         ("[speech\n", {}, "is not valid TOML"),
@@ -94,9 +94,9 @@ def test_a_bad_value_stops_start_up_with_one_line_naming_the_key(
 
 def test_missing_secrets_and_files_are_named(tmp_path: Path) -> None:
     settings = load_settings()
-    with pytest.raises(ConfigError, match="asyncflow.api_key is missing: set ASYNCFLOW_API_KEY"):
+    with pytest.raises(ConfigError, match=r"asyncflow\.api_key is missing: set ASYNCFLOW_API_KEY"):
         settings.require_api_key()
-    with pytest.raises(ConfigError, match="discord.token is missing: set DISCORD_TOKEN"):
+    with pytest.raises(ConfigError, match=r"discord\.token is missing: set DISCORD_TOKEN"):
         settings.require_token()
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.toml")
