@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .engine.engine import TTSEngine, engine_for, release_engine
-from .engine.guild_player import GuildPlayer, QueueFull
+from .engine.guild_player import DISCONNECTED, LEFT_BY_SOMEONE, STOPPED_BY_SOMEONE, GuildPlayer, QueueFull
 from .engine.utterance import Notify, SpeechItem
 from .engine.voice_catalog import choice_label
 from .engine.voice_connect import JoinRefused, channel_to_join, current_channel, join, leave
@@ -118,7 +118,7 @@ class SpeechCog(commands.Cog, name="Speech"):
         player = await self._player_for_listener(interaction)
         if player is None:
             return
-        dropped = await player.stop()
+        dropped = await player.stop(tell=STOPPED_BY_SOMEONE, except_user=interaction.user.id)
         if dropped:
             await _reply(interaction, f"⏹️ Stopped and cleared {dropped} message{'s' if dropped != 1 else ''}.")
         else:
@@ -131,7 +131,7 @@ class SpeechCog(commands.Cog, name="Speech"):
         if player is None or interaction.guild is None:
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await player.stop()
+        await player.stop(tell=LEFT_BY_SOMEONE, except_user=interaction.user.id)
         await leave(interaction.guild)
         await _followup(interaction)("👋 Left the voice channel.")
 
@@ -162,7 +162,7 @@ class SpeechCog(commands.Cog, name="Speech"):
             if after.channel is None:  # we left, were kicked, or the channel was deleted
                 player = self.engine.existing_player(guild.id)
                 if player is not None:
-                    await player.stop()
+                    await player.stop(tell=DISCONNECTED)
                 self._cancel_alone_timer(guild.id)
             elif before.channel is not None and after.channel.id != before.channel.id:
                 self._check_alone(guild)  # moved by a moderator

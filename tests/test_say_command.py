@@ -191,6 +191,58 @@ async def test_leave_disconnects(harness: Harness) -> None:
     assert harness.fake.guild.voice_client is None
 
 
+async def test_stop_tells_the_others_whose_messages_were_dropped(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    await harness.say(alice, "A long first message that will be stopped before its end")
+    bobs = await harness.say(bob, "Bob's queued message")
+    await harness.wait_until_speaking()
+
+    stopper = await harness.fake.run_command(alice, "stop")
+
+    assert stopper.texts == ["⏹️ Stopped and cleared 2 messages."]
+    assert "Someone used /stop, so your message wasn't spoken." in bobs.texts
+    assert not any("Someone used" in text for text in harness.fake.conversations[0].texts)  # Alice knows
+
+
+async def test_a_disconnect_from_outside_clears_the_queue_tells_members_and_say_works_again(harness: Harness) -> None:
+    from tests.discord_fakes import BOT_ID
+
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    first = await harness.say(alice, "A long message that is cut off when a moderator disconnects the bot")
+    second = await harness.say(bob, "Queued behind it")
+    await harness.wait_until_speaking()
+
+    await harness.voice.disconnect()  # what discord.py does when Discord drops the bot from the channel
+    member, before, after = harness.fake.move_member(BOT_ID, None)
+    harness.bot.dispatch("voice_state_update", member, before, after)
+    await first.wait_for("I was disconnected from the voice channel")
+    await second.wait_for("I was disconnected from the voice channel")
+    await harness.wait_until_quiet()
+
+    again = await harness.say(bob, "Back again")
+    await harness.wait_until_quiet()
+    assert again.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>."]
+    assert loud_frames(harness.voice.heard()) == pytest.approx(len("Back again") * 50 / 20, abs=2)
+
+
+async def test_a_voice_connection_that_drops_for_good_is_reported_to_every_waiting_member(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    first = await harness.say(alice, "A long message spoken while the voice connection breaks down")
+    second = await harness.say(bob, "Queued behind it")
+    await harness.wait_until_speaking()
+
+    harness.voice.drop_connection()  # discord.py waits `timeout` for a reconnect, then ends playback quietly
+
+    await first.wait_for("I was disconnected from the voice channel, so your message wasn't spoken.")
+    await second.wait_for("I'm not connected to a voice channel any more, so your message wasn't spoken.")
+
+
 async def test_the_bot_leaves_when_no_humans_remain(harness: Harness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()

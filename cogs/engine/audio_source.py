@@ -51,6 +51,7 @@ class StreamingAudioSource(discord.AudioSource):
         self._finished = False  # producer wrote everything it will write
         self._closed = False  # cleaned up: nothing more is read or written
         self._buffering = True  # waiting for enough audio before (re)starting to speak
+        self._ended = False  # read() reached the natural end of the audio
         self._producer_waiting = False
         self._space = asyncio.Event()
         self._ready = asyncio.Event()
@@ -107,7 +108,7 @@ class StreamingAudioSource(discord.AudioSource):
     @property
     def played_to_end(self) -> bool:
         """Everything written was played: the source ended by itself, not by skip, stop or disconnect."""
-        return self._finished and not self._buffer and not self._closed
+        return self._ended
 
     def on_cleanup(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the event loop once the player is done with this source."""
@@ -135,6 +136,7 @@ class StreamingAudioSource(discord.AudioSource):
                 del self._buffer[:FRAME_BYTES]
             elif self._finished:
                 if not available:
+                    self._ended = True
                     return b""
                 frame = bytes(self._buffer) + bytes(FRAME_BYTES - available)
                 self._buffer.clear()

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 VoiceClientGetter = Callable[[], discord.VoiceClient | None]
 
 NOT_CONNECTED = "I'm not connected to a voice channel any more, so your message wasn't spoken."
+DISCONNECTED = "I was disconnected from the voice channel, so your message wasn't spoken."
+STOPPED_BY_SOMEONE = "Someone used /stop, so your message wasn't spoken."
+LEFT_BY_SOMEONE = "Someone used /leave, so your message wasn't spoken."
 PLAYBACK_FAILED = "Playing your message failed part-way through — try again."
 
 
@@ -89,6 +92,7 @@ class GuildPlayer:
         current = self._current
         if current is None:
             return False
+        current.interrupted = True
         voice = self._voice_client()
         if voice is not None and voice.source is current.source:
             voice.stop()  # the player's `after` callback ends the item
@@ -96,17 +100,26 @@ class GuildPlayer:
             asyncio.create_task(current.discard())  # noqa: RUF006 - _run awaits the same task
         return True
 
-    async def stop(self) -> int:
-        """Clear the queue and stop speaking. Returns how many items were dropped, the current one included."""
-        dropped = len(self._queue)
+    async def stop(self, *, tell: str | None = None, except_user: int | None = None) -> int:
+        """Clear the queue and stop speaking. Returns how many items were dropped, the current one included.
+
+        With ``tell``, every member whose message was dropped (but ``except_user``) is told so.
+        """
+        dropped = list(self._queue)
         self._queue.clear()
         upcoming, self._next = self._next, None
         if upcoming is not None:
-            dropped += 1
+            dropped.append(upcoming.item)
             await upcoming.discard()
-        if self.skip():
-            dropped += 1
-        return dropped
+        current = self._current
+        if current is not None and not current.interrupted:
+            dropped.append(current.item)
+        self.skip()
+        if tell is not None:
+            for item in dropped:
+                if item.requester_id != except_user:
+                    await _tell_item(item, tell)
+        return len(dropped)
 
     async def close(self) -> None:
         await self.stop()
@@ -162,6 +175,10 @@ class GuildPlayer:
             await _tell(utterance, PLAYBACK_FAILED)
         elif downloaded and utterance.error is not None:
             await _tell(utterance, describe_error(utterance.error))
+        elif not utterance.source.played_to_end and not utterance.interrupted and not voice.is_connected():
+            # discord.py ends playback quietly when the voice connection is lost for good.
+            utterance.interrupted = True
+            await _tell(utterance, DISCONNECTED)
 
     def _play(self, voice: discord.VoiceClient, utterance: Utterance) -> asyncio.Future[Exception | None]:
         loop = asyncio.get_running_loop()
@@ -199,7 +216,11 @@ class GuildPlayer:
 
 
 async def _tell(utterance: Utterance, message: str) -> None:
+    await _tell_item(utterance.item, message)
+
+
+async def _tell_item(item: SpeechItem, message: str) -> None:
     try:
-        await utterance.item.notify(message)
+        await item.notify(message)
     except Exception:
         log.exception("could not tell a member what happened to their message")

@@ -43,6 +43,8 @@ class Utterance:
         self.source = source
         self.error: AsyncFlowError | None = None
         """Why the download ended early, if it did. Audio that arrived before it is still played."""
+        self.interrupted = False
+        """Cut off on purpose (skip, stop, leave) or already reported as cut off: say nothing more about it."""
         self._client = client
         self._discarded = False
         self._task = asyncio.create_task(self._produce(), name=f"asyncflow-speech-{item.requester_id}")

@@ -1,0 +1,98 @@
+"""Client → WAV reader → converter → audio source: the frames the player gets equal what AsyncFlow sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from cogs.engine.asyncflow_client import AsyncFlowClient
+from cogs.engine.asyncflow_errors import UnplayableAudio
+from cogs.engine.audio_format import FRAME_BYTES
+from cogs.engine.audio_source import StreamingAudioSource, ms_to_bytes
+from cogs.engine.speech_pipeline import pump_speech
+from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, expected_samples
+
+MakeClient = Callable[..., AsyncFlowClient]
+TEXT = "Pipeline check"  # 14 characters: 700 ms
+
+
+async def frames_for(client: AsyncFlowClient, text: str = TEXT) -> np.ndarray:
+    """Run one request through the pipeline and drain the source the way the player would (without pacing)."""
+    source = StreamingAudioSource(loop=asyncio.get_running_loop(), read_ahead_bytes=ms_to_bytes(60_000))
+    async with await client.open_speech(text) as response:
+        await pump_speech(response, source)
+    frames = []
+    while frame := source.read():
+        assert type(frame) is bytes and len(frame) == FRAME_BYTES
+        frames.append(frame)
+    assert source.silence_frames == 0
+    return np.frombuffer(b"".join(frames), dtype="<i2").reshape(-1, 2).astype(np.float64) / 32768
+
+
+@pytest.mark.parametrize("style", ["exact", "streaming", "zero", "extra_chunks", "extensible"])
+@pytest.mark.parametrize("split_header", [False, True], ids=["whole-header", "header-byte-by-byte"])
+async def test_every_wav_header_shape_plays_the_exact_samples(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient, style: str, split_header: bool
+) -> None:
+    asyncflow.wav_header = style  # type: ignore[assignment]
+    asyncflow.split_header = split_header
+    asyncflow.chunk_bytes = 777
+    stereo = await frames_for(make_client())
+    ideal = expected_samples(TEXT, DEMO_VOICE_ID, 48_000)
+    assert len(stereo) == -(-len(ideal) // 960) * 960  # whole frames, the last one padded
+    assert np.array_equal(stereo[:, 0], stereo[:, 1])
+    assert np.max(np.abs(stereo[: len(ideal), 0] - ideal)) < 2 / 32768
+    assert not stereo[len(ideal) :].any()
+
+
+@pytest.mark.parametrize(
+    ("sample_rate", "channels", "encoding"),
+    [(24_000, 1, "s16le"), (44_100, 1, "f32le"), (16_000, 2, "s16le"), (48_000, 1, "mulaw"), (22_050, 1, "s24le")],
+)
+async def test_audio_in_another_format_is_converted_not_played_at_the_wrong_speed(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient, sample_rate: int, channels: int, encoding: str
+) -> None:
+    asyncflow.faults.append(Fault.wrong_format(sample_rate=sample_rate, channels=channels, encoding=encoding))  # type: ignore[arg-type]
+    left = (await frames_for(make_client()))[:, 0]
+    ideal = expected_samples(TEXT, DEMO_VOICE_ID, 48_000)
+    assert abs(len(left) - len(ideal)) <= 960  # same duration, within a frame
+    spectrum = np.abs(np.fft.rfft(left))
+    peak = np.fft.rfftfreq(len(left), 1 / 48_000)[np.argmax(spectrum)]
+    ideal_peak = np.fft.rfftfreq(len(ideal), 1 / 48_000)[np.argmax(np.abs(np.fft.rfft(ideal)))]
+    assert peak == pytest.approx(ideal_peak, abs=3)
+    n = min(len(left), len(ideal))
+    correlation = np.corrcoef(left[:n], ideal[:n])[0, 1]
+    assert correlation > 0.95
+
+
+async def test_a_json_body_with_status_200_is_refused_as_unplayable(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
+    asyncflow.faults.append(Fault.unexpected_json(200, {"detail": {"error_code": "SOMETHING", "message": "odd"}}))
+    source = StreamingAudioSource(loop=asyncio.get_running_loop())
+    with pytest.raises(UnplayableAudio, match="JSON"):
+        async with await make_client().open_speech(TEXT) as response:
+            await pump_speech(response, source)
+    assert source.read() == b""  # nothing to play, and the source is finished
+
+
+async def test_a_long_text_is_never_downloaded_far_ahead_of_playback(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
+    """Ten minutes of speech, read slowly: the server cannot push more than the read-ahead plus socket buffers."""
+    asyncflow.ms_per_char = 1000.0
+    text = "x" * 600  # 600 s of audio: 57.6 MB of stereo PCM if buffered whole
+    source = StreamingAudioSource(loop=asyncio.get_running_loop(), read_ahead_bytes=ms_to_bytes(1000))
+    response = await make_client().open_speech(text)
+    pump = asyncio.create_task(pump_speech(response, source))
+    await asyncio.sleep(0.5)
+    buffered = source.buffered_bytes
+    received = response.bytes_received
+    source.cleanup()
+    await asyncio.wait({pump})
+    await response.aclose()
+    assert buffered <= ms_to_bytes(1000) + 2 * 65_536 * 2  # read-ahead plus at most one upmixed chunk
+    assert received < 8 * 1024 * 1024  # bounded by back-pressure and TCP windows, not the text length
