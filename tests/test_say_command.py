@@ -161,6 +161,21 @@ async def test_skip_cuts_the_current_text_and_the_queue_goes_on(harness: Harness
     assert harness.server.in_flight == 0  # the skipped download was closed
 
 
+async def test_skip_before_the_first_audio_arrives_cancels_the_download(harness: Harness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    harness.server.first_byte_delay = 1.0
+
+    await harness.say(alice, "Slow to synthesise")
+    reply = await harness.fake.run_command(alice, "skip")
+    await harness.wait_until_quiet()
+
+    assert reply.texts == ["⏭️ Skipped."]
+    assert harness.voice.speech_packets() == []
+    await asyncio.sleep(0.1)
+    assert harness.server.in_flight == 0
+
+
 async def test_stop_clears_the_queue_and_silences_the_bot(harness: Harness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()

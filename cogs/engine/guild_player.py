@@ -77,7 +77,10 @@ class GuildPlayer:
         ahead = self.pending + (1 if self._current is not None else 0)
         if self.pending >= self._settings.queue_limit:
             raise QueueFull(self._settings.queue_limit)
-        self._queue.append(item)
+        if self._current is None and self._next is None and not self._queue:
+            self._current = self._start(item)  # idle: start downloading now, before the voice join completes
+        else:
+            self._queue.append(item)
         self._wakeup.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="asyncflow-guild-player")
@@ -97,7 +100,7 @@ class GuildPlayer:
         if voice is not None and voice.source is current.source:
             voice.stop()  # the player's `after` callback ends the item
         else:
-            asyncio.create_task(current.discard())  # noqa: RUF006 - _run awaits the same task
+            current.cancel()  # not playing yet: its wait for audio ends at once
         return True
 
     async def stop(self, *, tell: str | None = None, except_user: int | None = None) -> int:
@@ -138,10 +141,15 @@ class GuildPlayer:
         return Utterance(item, client=self._client, source=source)
 
     async def _run(self) -> None:
-        while self._next is not None or self._queue:
-            utterance = self._next or self._start(self._queue.popleft())
-            self._next = None
-            self._current = utterance
+        while True:
+            if self._current is None:
+                if self._next is not None:
+                    self._current, self._next = self._next, None
+                elif self._queue:
+                    self._current = self._start(self._queue.popleft())
+                else:
+                    return
+            utterance = self._current
             try:
                 await self._speak(utterance)
             except Exception:

@@ -87,9 +87,13 @@ class Utterance:
         """The download task has ended (completely, or with :attr:`error`)."""
         return self._task.done()
 
-    async def discard(self) -> None:
+    def cancel(self) -> None:
         """Stop downloading and free the audio; safe to call at any time, any number of times."""
         self._discarded = True
         self._task.cancel()
         self.source.cleanup()
+
+    async def discard(self) -> None:
+        """:meth:`cancel`, then wait until the download task has really ended (its HTTP response closed)."""
+        self.cancel()
         await asyncio.wait({self._task})
