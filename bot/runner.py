@@ -8,16 +8,18 @@ import discord
 from discord.ext import commands
 
 from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
-from cogs.engine.settings import Settings
+from cogs.engine.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.speech",)
+EXTENSIONS = ("cogs.speech", "cogs.members", "cogs.server_settings")
+READING_EXTENSION = "cogs.reading"  # needs the privileged Message Content intent
 
 
 class TTSBot(commands.Bot):
     def __init__(self, settings: Settings, engine: TTSEngine) -> None:
         intents = discord.Intents.default()  # guilds + voice_states: enough for slash commands and voice
+        intents.message_content = settings.discord.read_messages
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -30,6 +32,8 @@ class TTSBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        if self.settings.discord.read_messages:
+            await self.load_extension(READING_EXTENSION)
         if self.settings.discord.sync_commands:
             await self._sync_commands()
 
@@ -58,4 +62,12 @@ async def run_bot(settings: Settings) -> None:
     token = settings.require_token()
     engine = TTSEngine(settings)
     async with TTSBot(settings, engine) as bot:
-        await bot.start(token)
+        try:
+            await bot.start(token)
+        except discord.PrivilegedIntentsRequired:
+            raise ConfigError(
+                "discord.read_messages is on, but the bot's Message Content intent is off: enable it in the "
+                "Developer Portal (Bot → Privileged Gateway Intents), or set DISCORD_READ_MESSAGES=false"
+            ) from None
+        except discord.LoginFailure:
+            raise ConfigError("discord.token was rejected by Discord: reset it in the Developer Portal") from None

@@ -15,29 +15,29 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .engine.engine import TTSEngine, engine_for, release_engine
-from .engine.guild_player import DISCONNECTED, LEFT_BY_SOMEONE, STOPPED_BY_SOMEONE, GuildPlayer, QueueFull
-from .engine.utterance import Notify, SpeechItem
+from .engine.engine import TTSEngine, engine_for
+from .engine.guild_player import DISCONNECTED, LEFT_BY_SOMEONE, STOPPED_BY_SOMEONE, GuildPlayer
 from .engine.voice_catalog import choice_label
-from .engine.voice_connect import JoinRefused, channel_to_join, current_channel, join, leave
+from .engine.voice_connect import current_channel, leave
+from .engine_cog import EngineCog
+from .interactions import followup, reply, speak_for_member
 
 log = logging.getLogger(__name__)
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
-class SpeechCog(commands.Cog, name="Speech"):
+class SpeechCog(EngineCog, name="Speech"):
     """Speaks text in voice channels with AsyncFlow."""
 
     def __init__(self, bot: commands.Bot, engine: TTSEngine) -> None:
-        self.bot = bot
-        self.engine = engine
+        super().__init__(bot, engine)
         self._alone_timers: dict[int, asyncio.Task[None]] = {}
 
     async def cog_unload(self) -> None:
         for timer in self._alone_timers.values():
             timer.cancel()
-        await release_engine(self.bot, self.engine)
+        await super().cog_unload()
 
     # -- /say ---------------------------------------------------------------------------------------
 
@@ -48,51 +48,20 @@ class SpeechCog(commands.Cog, name="Speech"):
         member = interaction.user
         guild = interaction.guild
         if guild is None or not isinstance(member, discord.Member):
-            await _reply(interaction, "Use /say in a server, not in DMs.")
+            await reply(interaction, "Use /say in a server, not in DMs.")
             return
         text = text.strip()
         limit = self.engine.settings.speech.max_text_length
         if not text:
-            await _reply(interaction, "There's nothing to say — give me some text.")
+            await reply(interaction, "There's nothing to say — give me some text.")
             return
         if len(text) > limit:
-            await _reply(
+            await reply(
                 interaction,
                 f"That's {len(text)} characters; the limit here is {limit}. Shorten it or split it into parts.",
             )
             return
-        player = self.engine.player_for(guild)
-        try:
-            channel = channel_to_join(member, busy=player.is_active)
-        except JoinRefused as refusal:
-            await _reply(interaction, str(refusal))
-            return
-
-        # Answer within Discord's 3 seconds; the download starts now, alongside the voice connection.
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        item = SpeechItem(
-            text=text,
-            voice_id=voice.strip() if voice and voice.strip() else None,
-            requester_id=member.id,
-            notify=_followup(interaction),
-        )
-        try:
-            ahead = player.enqueue(item)
-        except QueueFull as full:
-            await _followup(interaction)(f"The queue is full ({full.limit} messages) — wait a moment and try again.")
-            return
-        try:
-            await join(channel, cls=self.engine.voice_client_class, timeout=self.engine.settings.speech.connect_timeout)
-        except JoinRefused as refusal:
-            await player.stop()
-            await _followup(interaction)(str(refusal))
-            return
-        player.voice_ready()
-        if ahead == 0:
-            await _followup(interaction)(f"🔊 Speaking in {channel.mention}.")
-        else:
-            waiting = "message" if ahead == 1 else "messages"
-            await _followup(interaction)(f"Queued in {channel.mention} — {ahead} {waiting} ahead of yours.")
+        await speak_for_member(self.engine, interaction, text, voice.strip() if voice else None)
 
     @say.autocomplete("voice")
     async def _voice_choices(self, _interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -108,9 +77,9 @@ class SpeechCog(commands.Cog, name="Speech"):
         if player is None:
             return
         if player.skip():
-            await _reply(interaction, "⏭️ Skipped.")
+            await reply(interaction, "⏭️ Skipped.")
         else:
-            await _reply(interaction, "Nothing is being spoken right now.")
+            await reply(interaction, "Nothing is being spoken right now.")
 
     @app_commands.command(name="stop", description="Stop speaking and clear the queue.")
     @app_commands.guild_only()
@@ -120,9 +89,9 @@ class SpeechCog(commands.Cog, name="Speech"):
             return
         dropped = await player.stop(tell=STOPPED_BY_SOMEONE, except_user=interaction.user.id)
         if dropped:
-            await _reply(interaction, f"⏹️ Stopped and cleared {dropped} message{'s' if dropped != 1 else ''}.")
+            await reply(interaction, f"⏹️ Stopped and cleared {dropped} message{'s' if dropped != 1 else ''}.")
         else:
-            await _reply(interaction, "Nothing was being spoken or queued.")
+            await reply(interaction, "Nothing was being spoken or queued.")
 
     @app_commands.command(name="leave", description="Stop speaking and leave the voice channel.")
     @app_commands.guild_only()
@@ -133,21 +102,21 @@ class SpeechCog(commands.Cog, name="Speech"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         await player.stop(tell=LEFT_BY_SOMEONE, except_user=interaction.user.id)
         await leave(interaction.guild)
-        await _followup(interaction)("👋 Left the voice channel.")
+        await followup(interaction)("👋 Left the voice channel.")
 
     async def _player_for_listener(self, interaction: discord.Interaction) -> GuildPlayer | None:
         """The guild's player if the member is in the bot's voice channel; otherwise answers why not."""
         guild = interaction.guild
         member = interaction.user
         if guild is None or not isinstance(member, discord.Member):
-            await _reply(interaction, "This command only works in a server.")
+            await reply(interaction, "This command only works in a server.")
             return None
         channel = current_channel(guild)
         if channel is None:
-            await _reply(interaction, "I'm not in a voice channel.")
+            await reply(interaction, "I'm not in a voice channel.")
             return None
         if member.voice is None or member.voice.channel is None or member.voice.channel.id != channel.id:
-            await _reply(interaction, f"Join {channel.mention} to control what I say there.")
+            await reply(interaction, f"Join {channel.mention} to control what I say there.")
             return None
         return self.engine.player_for(guild)
 
@@ -201,38 +170,6 @@ class SpeechCog(commands.Cog, name="Speech"):
         timer = self._alone_timers.pop(guild_id, None)
         if timer is not None:
             timer.cancel()
-
-    # -- errors ------------------------------------------------------------------------------------
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
-        if isinstance(error, app_commands.CommandOnCooldown):
-            message = f"Slow down — try again in {error.retry_after:.0f} s."
-        elif isinstance(error, app_commands.CheckFailure):
-            message = "You can't use this command here."
-        else:
-            log.error("command /%s failed", interaction.command.name if interaction.command else "?", exc_info=error)
-            message = "Something went wrong on my side — try again. If it keeps happening, tell the bot's admin."
-        await _reply(interaction, message)
-
-
-async def _reply(interaction: discord.Interaction, message: str) -> None:
-    """Answer privately, whether or not the interaction was already answered."""
-    if interaction.response.is_done():
-        await _followup(interaction)(message)
-    else:
-        await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
-
-
-def _followup(interaction: discord.Interaction) -> Notify:
-    async def send(message: str) -> None:
-        try:
-            await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        except discord.HTTPException as error:  # e.g. the interaction token expired (15 minutes)
-            log.info("could not send a follow-up: %s", error)
-
-    return send
 
 
 async def setup(bot: commands.Bot) -> None:

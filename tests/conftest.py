@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,7 @@ SettingsFactory = Callable[..., Settings]
 
 
 @pytest.fixture
-def make_settings(asyncflow: FakeAsyncFlow) -> SettingsFactory:
+def make_settings(asyncflow: FakeAsyncFlow, tmp_path: Path) -> SettingsFactory:
     """Settings aimed at the stand-in, with short timeouts so fault tests finish quickly."""
 
     def make(
@@ -42,6 +43,7 @@ def make_settings(asyncflow: FakeAsyncFlow) -> SettingsFactory:
             {
                 "asyncflow": AsyncFlowSettings.model_validate({**api, **(asyncflow_overrides or {})}),
                 "speech": SpeechSettings.model_validate({**speech, **(speech_overrides or {})}),
+                "storage": {"sqlite_path": tmp_path / "preferences.sqlite3"},
             }
         )
 

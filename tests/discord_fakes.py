@@ -229,8 +229,17 @@ class FakeDiscord:
         ]
         self._members: list[dict[str, Any]] = [member_payload(BOT_ID, "Speaker", bot=True)]
         self._voice_states: list[dict[str, Any]] = []
+        self._roles: list[dict[str, Any]] = []
         self.everyone_permissions = ALL_VOICE_PERMISSIONS
         self.conversations: list[Conversation] = []
+        self.channel_posts: list[tuple[int, dict[str, Any]]] = []
+        """(channel id, JSON body) of every message the bot posted in a channel (not interaction replies)."""
+        self.state.http.send_message = self._record_channel_post  # type: ignore[method-assign, assignment]
+
+    async def _record_channel_post(self, channel_id: int, *, params: Any) -> dict[str, Any]:
+        body = dict(params.payload or {})
+        self.channel_posts.append((int(channel_id), body))
+        return self.message_payload(BOT_ID, int(channel_id), body.get("content", ""))
 
     @staticmethod
     def _voice_channel(channel_id: int, name: str, user_limit: int = 0) -> dict[str, Any]:
@@ -245,12 +254,31 @@ class FakeDiscord:
             "rtc_region": None,
         }
 
-    def add_member(self, name: str, *, voice_channel_id: int | None = None, bot: bool = False) -> int:
+    def add_member(
+        self, name: str, *, voice_channel_id: int | None = None, bot: bool = False, roles: list[int] | None = None
+    ) -> int:
         user_id = next_id()
-        self._members.append(member_payload(user_id, name, bot=bot))
+        self._members.append(member_payload(user_id, name, bot=bot, roles=roles))
         if voice_channel_id is not None:
             self._voice_states.append(voice_state_payload(user_id, voice_channel_id))
         return user_id
+
+    def add_role(self, name: str) -> int:
+        role_id = next_id()
+        self._roles.append(
+            {
+                "id": str(role_id),
+                "name": name,
+                "permissions": "0",
+                "position": len(self._roles) + 1,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": True,
+                "flags": 0,
+            }
+        )
+        return role_id
 
     def set_user_limit(self, channel_id: int, limit: int) -> None:
         for channel in self._channels:
@@ -281,7 +309,8 @@ class FakeDiscord:
                     "managed": False,
                     "mentionable": False,
                     "flags": 0,
-                }
+                },
+                *self._roles,
             ],
             "channels": self._channels,
             "members": self._members,
@@ -317,6 +346,8 @@ class FakeDiscord:
         options: dict[str, Any] | None = None,
         *,
         autocomplete_focus: str | None = None,
+        permissions: discord.Permissions | None = None,
+        subcommand: str | None = None,
     ) -> tuple[discord.Interaction[commands.Bot], Conversation]:
         member = next(m for m in self._members if m["user"]["id"] == str(user_id))
         option_list: list[dict[str, Any]] = []
@@ -333,8 +364,14 @@ class FakeDiscord:
             "version": 1,
             "guild_id": str(self.guild_id),
             "channel_id": str(self.text_channel_id),
-            "member": {**member, "permissions": str(discord.Permissions.all().value)},
-            "data": {"id": str(next_id()), "name": command, "type": 1, "options": option_list},
+            "channel": {"id": str(self.text_channel_id), "type": 0, "guild_id": str(self.guild_id), "name": "general"},
+            "member": {**member, "permissions": str((permissions or discord.Permissions.all()).value)},
+            "data": {
+                "id": str(next_id()),
+                "name": command,
+                "type": 1,
+                "options": [{"name": subcommand, "type": 1, "options": option_list}] if subcommand else option_list,
+            },
             "app_permissions": str(discord.Permissions.all().value),
             "locale": "en-US",
             "guild_locale": "en-US",
@@ -351,9 +388,19 @@ class FakeDiscord:
         self.conversations.append(conversation)
         return interaction, conversation
 
-    async def run_command(self, user_id: int, command: str, options: dict[str, Any] | None = None) -> Conversation:
+    async def run_command(
+        self,
+        user_id: int,
+        command: str,
+        options: dict[str, Any] | None = None,
+        *,
+        subcommand: str | None = None,
+        permissions: discord.Permissions | None = None,
+    ) -> Conversation:
         """Dispatch a slash command through the bot's real CommandTree and return what was sent back."""
-        interaction, conversation = self.interaction(user_id, command, options)
+        interaction, conversation = self.interaction(
+            user_id, command, options, permissions=permissions, subcommand=subcommand
+        )
         await self.bot.tree._call(interaction)
         return conversation
 
@@ -367,3 +414,59 @@ class FakeDiscord:
         voice = self.guild.voice_client
         assert voice is None or isinstance(voice, RecordingVoiceClient)
         return voice
+
+    # -- gateway events ------------------------------------------------------------------------------
+
+    def message_payload(
+        self,
+        author_id: int,
+        channel_id: int,
+        content: str,
+        *,
+        message_id: int | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        member = next((m for m in self._members if m["user"]["id"] == str(author_id)), None)
+        author = member["user"] if member else user_payload(author_id, extra.pop("author_name", "Hook"), bot=True)
+        payload: dict[str, Any] = {
+            "id": str(message_id or next_id()),
+            "channel_id": str(channel_id),
+            "guild_id": str(self.guild_id),
+            "author": author,
+            "content": content,
+            "timestamp": "2026-11-23T12:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+        }
+        if member is not None:
+            payload["member"] = {k: v for k, v in member.items() if k != "user"}
+        payload.update(extra)
+        return payload
+
+    def post(self, author_id: int, content: str, *, channel_id: int | None = None, **extra: Any) -> int:
+        """A MESSAGE_CREATE from the gateway; returns the message id."""
+        payload = self.message_payload(author_id, channel_id or self.text_channel_id, content, **extra)
+        self.state.parse_message_create(payload)  # type: ignore[arg-type]
+        return int(payload["id"])
+
+    def edit(self, author_id: int, message_id: int, content: str, *, channel_id: int | None = None) -> None:
+        payload = self.message_payload(author_id, channel_id or self.text_channel_id, content, message_id=message_id)
+        payload["edited_timestamp"] = "2026-11-23T12:00:05+00:00"
+        self.state.parse_message_update(payload)  # type: ignore[arg-type]
+
+    def delete(self, message_id: int, *, channel_id: int | None = None) -> None:
+        self.state.parse_message_delete(
+            {
+                "id": str(message_id),
+                "channel_id": str(channel_id or self.text_channel_id),
+                "guild_id": str(self.guild_id),
+            }
+        )

@@ -14,21 +14,9 @@ from discord.ext import commands
 
 from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
 from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, tone_for
+from tests.audio_checks import FRAME, dominant_hz, loud_frames
 from tests.conftest import SettingsFactory
 from tests.discord_fakes import FakeDiscord, RecordingVoiceClient
-
-FRAME = 960  # samples per 20 ms at 48 kHz
-
-
-def dominant_hz(samples: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(spectrum))])
-
-
-def loud_frames(samples: np.ndarray) -> int:
-    """How many 20 ms frames carry speech (the stand-in's tone is at half of full scale)."""
-    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
-    return int(np.sum(np.sqrt(np.mean(frames**2, axis=1)) > 0.1))
 
 
 class Harness:

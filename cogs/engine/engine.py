@@ -7,6 +7,7 @@ configuration (``TTSBOT_CONFIG`` / ``config.toml`` / environment) and the last o
 
 from __future__ import annotations
 
+import asyncio
 import ctypes.util
 import logging
 
@@ -15,7 +16,9 @@ import httpx
 
 from .asyncflow_client import AsyncFlowClient
 from .guild_player import GuildPlayer
+from .preferences import PreferencesStore
 from .settings import Settings, load_settings
+from .sqlite_preferences import SqlitePreferences
 from .voice_catalog import VoiceCatalog
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,14 @@ class TTSEngine:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         voice_client_class: type[discord.VoiceClient] = discord.VoiceClient,
+        preferences: PreferencesStore | None = None,
     ) -> None:
         self.settings = settings
         self.client = AsyncFlowClient(settings.asyncflow, settings.require_api_key(), transport=transport)
         self.voices = VoiceCatalog(self.client)
+        self.preferences: PreferencesStore = preferences or SqlitePreferences(settings.storage.sqlite_path)
+        self._started = False
+        self._start_lock = asyncio.Lock()
         self.voice_client_class = voice_client_class
         self._players: dict[int, GuildPlayer] = {}
         self.users = 0
@@ -69,6 +76,25 @@ class TTSEngine:
             self._players[guild.id] = player
         return player
 
+    async def start(self) -> None:
+        """Open the preferences store (creating or migrating it). Idempotent; the cogs call it in ``cog_load``."""
+        async with self._start_lock:
+            if not self._started:
+                await self.preferences.open()
+                self._started = True
+
+    async def voice_for(self, guild_id: int, user_id: int | None, chosen: str | None = None) -> str | None:
+        """The voice to speak with: chosen for this message, else the member's own (if the server allows it),
+        else the server's default; None means the configured ``asyncflow.voice_id``."""
+        if chosen:
+            return chosen
+        guild = await self.preferences.guild(guild_id)
+        if user_id is not None and guild.allow_member_voices:
+            member = await self.preferences.member(user_id)
+            if member.voice_id:
+                return member.voice_id
+        return guild.default_voice
+
     def existing_player(self, guild_id: int) -> GuildPlayer | None:
         return self._players.get(guild_id)
 
@@ -79,8 +105,13 @@ class TTSEngine:
             await player.close()
 
     async def aclose(self) -> None:
-        await self.stop_players()
-        await self.client.aclose()
+        try:
+            await self.stop_players()
+        finally:
+            try:
+                await self.client.aclose()
+            finally:
+                await self.preferences.close()
 
 
 def engine_for(bot: discord.Client) -> TTSEngine:

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 import discord
 
@@ -123,6 +124,37 @@ class GuildPlayer:
                 if item.requester_id != except_user:
                     await _tell_item(item, tell)
         return len(dropped)
+
+    async def withdraw(self, key: int) -> bool:
+        """Drop the item with ``key`` wherever it is: never spoken if queued, cut off if being spoken."""
+        for item in self._queue:
+            if item.key == key:
+                self._queue.remove(item)
+                return True
+        upcoming = self._next
+        if upcoming is not None and upcoming.item.key == key:
+            self._next = None
+            await upcoming.discard()
+            return True
+        current = self._current
+        if current is not None and current.item.key == key:
+            return self.skip()
+        return False
+
+    async def revise(self, key: int, text: str) -> bool:
+        """Replace the text of the item with ``key`` if it has not started being spoken. False otherwise."""
+        for index, item in enumerate(self._queue):
+            if item.key == key:
+                self._queue[index] = replace(item, text=text)
+                return True
+        upcoming = self._next
+        if upcoming is not None and upcoming.item.key == key:
+            self._next = None
+            await upcoming.discard()  # its download had started with the old text
+            self._queue.appendleft(replace(upcoming.item, text=text))
+            self._wakeup.set()
+            return True
+        return False
 
     async def close(self) -> None:
         await self.stop()

@@ -42,6 +42,8 @@ class DiscordSettings(_Section):
     """Sync slash commands with Discord at start-up (once per start, not on every reconnect)."""
     dev_guild_id: int | None = None
     """If set, commands are synced to this one server only, where they appear instantly."""
+    read_messages: bool = True
+    """Load accessibility reading (needs the privileged Message Content intent switched on for the bot)."""
 
 
 class AsyncFlowSettings(_Section):
@@ -76,6 +78,11 @@ class SpeechSettings(_Section):
     """Seconds to stay after the last human leaves the bot's voice channel."""
 
 
+class StorageSettings(_Section):
+    sqlite_path: Path = Path("data/preferences.sqlite3")
+    """Where server and member preferences are kept (created on first start)."""
+
+
 class Settings(BaseSettings):
     """Everything the bot and its cogs read from configuration."""
 
@@ -89,6 +96,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     asyncflow: AsyncFlowSettings = AsyncFlowSettings()
     speech: SpeechSettings = SpeechSettings()
+    storage: StorageSettings = StorageSettings()
 
     @classmethod
     def settings_customise_sources(

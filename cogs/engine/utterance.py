@@ -27,6 +27,10 @@ class SpeechItem:
     voice_id: str | None
     requester_id: int
     notify: Notify
+    key: int | None = None
+    """Identifies the item for later withdrawal or revision (the Discord message id of a read message)."""
+    notify_retries: bool = True
+    """Tell the member about retries ("AsyncFlow is busy, retrying in 4 s"), not only about failures."""
 
 
 class Utterance:
@@ -71,7 +75,8 @@ class Utterance:
             self.source.finish()
 
     async def _announce_retry(self, error: AsyncFlowError, delay: float) -> None:
-        await self.item.notify(describe_retry(error, delay))
+        if self.item.notify_retries:
+            await self.item.notify(describe_retry(error, delay))
 
     async def wait_ready(self) -> bool:
         """Wait until playback can start. False when there is nothing to play (failed first, or discarded)."""

@@ -1,0 +1,460 @@
+"""Server and member preferences in one SQLite file, through aiosqlite so the event loop never blocks.
+
+``guild_settings`` has a row per server that changed anything, one column per :class:`GuildPrefs`
+field; its two id sets live in ``linked_channels`` and ``proxy_allowlist``. Members are in
+``member_settings`` and their per-server names in ``spoken_names``. The schema is built and moved
+forward by :data:`MIGRATIONS`, gated by ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Final, Literal, TypeVar, get_args
+
+import aiosqlite
+
+from .preferences import EmojiMode, GuildPrefs, MemberPrefs
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS: Final[tuple[str, ...]] = (
+    # 1: servers, their linked channels and proxy allow-list, members.
+    """
+    CREATE TABLE guild_settings (
+        guild_id INTEGER PRIMARY KEY,
+        read_voice_chat INTEGER NOT NULL DEFAULT 1 CHECK (read_voice_chat IN (0, 1)),
+        default_voice TEXT,
+        allow_member_voices INTEGER NOT NULL DEFAULT 1 CHECK (allow_member_voices IN (0, 1)),
+        announce_author INTEGER NOT NULL DEFAULT 1 CHECK (announce_author IN (0, 1)),
+        announce_window_s INTEGER NOT NULL DEFAULT 60,
+        require_voice INTEGER NOT NULL DEFAULT 1 CHECK (require_voice IN (0, 1)),
+        auto_join INTEGER NOT NULL DEFAULT 1 CHECK (auto_join IN (0, 1)),
+        ignore_prefix TEXT NOT NULL DEFAULT '!',
+        read_bots INTEGER NOT NULL DEFAULT 0 CHECK (read_bots IN (0, 1)),
+        read_proxies INTEGER NOT NULL DEFAULT 1 CHECK (read_proxies IN (0, 1)),
+        -- 0: the server uses the built-in allow-list and proxy_allowlist holds no rows for it;
+        -- 1: proxy_allowlist holds the server's own list, which may be empty.
+        proxy_allowlist_customised INTEGER NOT NULL DEFAULT 0 CHECK (proxy_allowlist_customised IN (0, 1)),
+        required_role INTEGER,
+        max_length INTEGER NOT NULL DEFAULT 300,
+        emoji_mode TEXT NOT NULL DEFAULT 'name' CHECK (emoji_mode IN ('name', 'skip'))
+    );
+    CREATE TABLE linked_channels (
+        guild_id INTEGER NOT NULL REFERENCES guild_settings (guild_id) ON DELETE CASCADE,
+        channel_id INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, channel_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE proxy_allowlist (
+        guild_id INTEGER NOT NULL REFERENCES guild_settings (guild_id) ON DELETE CASCADE,
+        application_id INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, application_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE member_settings (
+        user_id INTEGER PRIMARY KEY,
+        voice_id TEXT,
+        opted_out INTEGER NOT NULL DEFAULT 0 CHECK (opted_out IN (0, 1))
+    );
+    """,
+    # 2: per-server spoken names (/nickname) and shortening runs of one character.
+    """
+    ALTER TABLE guild_settings ADD COLUMN repeated_characters INTEGER NOT NULL DEFAULT 3;
+    CREATE TABLE spoken_names (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX spoken_names_by_user ON spoken_names (user_id);
+    """,
+)
+"""Forward-only schema changes; migration ``n`` (1-based) brings ``user_version`` from ``n - 1`` to ``n``.
+
+Never edit a released migration: append a new one. Add columns with a default (existing rows get it),
+so a newer version keeps every old row. A migration that rebuilds a table must follow SQLite's
+"generalized ALTER TABLE procedure"; the foreign-key check after each migration catches mistakes.
+"""
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+"""The schema this version of the code writes."""
+
+BUSY_TIMEOUT_MS = 5000  # another process (a backup, the sqlite3 shell) holding the write lock
+_CACHE_LIMIT = 10_000  # entries per cache; the oldest goes first (members can be many)
+_MAX_INT = 2**63 - 1  # SQLite INTEGER is signed 64-bit; Discord ids fit
+
+_Kind = Literal["bool", "int", "str", "optional_int", "optional_str", "emoji_mode", "ids"]
+
+# The whitelist of settings: column names in SQL only ever come from these keys.
+_GUILD_KINDS: Final[Mapping[str, _Kind]] = {
+    "linked_channels": "ids",
+    "read_voice_chat": "bool",
+    "default_voice": "optional_str",
+    "allow_member_voices": "bool",
+    "announce_author": "bool",
+    "announce_window_s": "int",
+    "require_voice": "bool",
+    "auto_join": "bool",
+    "ignore_prefix": "str",
+    "read_bots": "bool",
+    "read_proxies": "bool",
+    "proxy_allowlist": "ids",
+    "required_role": "optional_int",
+    "max_length": "int",
+    "emoji_mode": "emoji_mode",
+    "repeated_characters": "int",
+}
+_MEMBER_KINDS: Final[Mapping[str, _Kind]] = {"voice_id": "optional_str", "opted_out": "bool"}
+_EMOJI_MODES: Final[frozenset[str]] = frozenset(get_args(EmojiMode))
+DEFAULT_PROXY_ALLOWLIST: Final = GuildPrefs(guild_id=0).proxy_allowlist
+
+_GUILD_COLUMNS: Final = tuple(name for name, kind in _GUILD_KINDS.items() if kind != "ids")
+_ALL_GUILD_COLUMNS: Final = (*_GUILD_COLUMNS, "proxy_allowlist_customised")
+_SELECT_GUILD: Final = f"SELECT {', '.join(_ALL_GUILD_COLUMNS)} FROM guild_settings WHERE guild_id = ?"  # noqa: S608 (whitelisted names)
+_UPSERT_GUILD: Final = (
+    f"INSERT INTO guild_settings (guild_id, {', '.join(_ALL_GUILD_COLUMNS)}) "  # noqa: S608 (whitelisted names)
+    f"VALUES (?{', ?' * len(_ALL_GUILD_COLUMNS)}) "
+    f"ON CONFLICT (guild_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ALL_GUILD_COLUMNS)}"
+)
+_ID_SETS: Final[Mapping[str, tuple[str, str, str]]] = {
+    "linked_channels": (
+        "SELECT channel_id FROM linked_channels WHERE guild_id = ?",
+        "DELETE FROM linked_channels WHERE guild_id = ?",
+        "INSERT INTO linked_channels (guild_id, channel_id) VALUES (?, ?)",
+    ),
+    "proxy_allowlist": (
+        "SELECT application_id FROM proxy_allowlist WHERE guild_id = ?",
+        "DELETE FROM proxy_allowlist WHERE guild_id = ?",
+        "INSERT INTO proxy_allowlist (guild_id, application_id) VALUES (?, ?)",
+    ),
+}
+_UPSERT_MEMBER: Final = (
+    "INSERT INTO member_settings (user_id, voice_id, opted_out) VALUES (?, ?, ?) "
+    "ON CONFLICT (user_id) DO UPDATE SET voice_id = excluded.voice_id, opted_out = excluded.opted_out"
+)
+
+_T = TypeVar("_T")
+
+
+class SqlitePreferences:
+    """:class:`~cogs.engine.preferences.PreferencesStore` in one SQLite file, with a read-through cache.
+
+    One connection and one lock around every transaction. Writes can't interleave, and a cache miss
+    is read under the same lock, so a read can never put a value in the cache that a concurrent write
+    has just replaced. Cache hits (almost every message read) never wait for the lock.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self._path: str | Path = ":memory:" if str(path) == ":memory:" else Path(path)
+        self._connection: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._guilds: dict[int, GuildPrefs] = {}
+        self._members: dict[int, MemberPrefs] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self._path)!r})"
+
+    @property
+    def path(self) -> str | Path:
+        return self._path
+
+    async def open(self) -> None:
+        """Connect, create or migrate the schema. Refuses a database written by a newer version."""
+        if self._connection is not None:
+            return
+        in_memory = isinstance(self._path, str)
+        if isinstance(self._path, Path):
+            await asyncio.to_thread(self._path.parent.mkdir, parents=True, exist_ok=True)
+        # isolation_level=None: sqlite3 opens no transactions behind our back; we BEGIN explicitly.
+        connection = await aiosqlite.connect(self._path, isolation_level=None)
+        try:
+            await connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await _schema_version(connection)  # refuse a newer database before changing anything in it
+            if not in_memory:
+                mode = await _fetch_value(connection, "PRAGMA journal_mode = WAL")
+                if str(mode).lower() != "wal":
+                    log.warning("preferences database %s stays in %s journal mode (WAL unavailable)", self, mode)
+                # With WAL this can lose the last commits on power loss, never corrupt the file.
+                await connection.execute("PRAGMA synchronous = NORMAL")
+            await migrate(connection)
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection = connection
+
+    async def close(self) -> None:
+        """Close the connection after any transaction under way; calling it again does nothing."""
+        async with self._lock:
+            connection, self._connection = self._connection, None
+            self._guilds.clear()
+            self._members.clear()
+            if connection is not None:
+                await connection.close()
+
+    async def guild(self, guild_id: int) -> GuildPrefs:
+        self._require_open()
+        cached = self._guilds.get(guild_id)
+        if cached is not None:
+            return cached
+        async with self._transaction(write=False) as connection:
+            prefs = self._guilds.get(guild_id)  # filled while we waited for the lock?
+            if prefs is None:
+                prefs = await _load_guild(connection, guild_id)
+                _remember(self._guilds, guild_id, prefs)
+        return prefs
+
+    async def update_guild(self, guild_id: int, **changes: object) -> GuildPrefs:
+        valid = _validated(changes, _GUILD_KINDS, "server")
+        if not valid:
+            return await self.guild(guild_id)
+        async with self._transaction(write=True, invalidate=lambda: self._guilds.pop(guild_id, None)) as connection:
+            prefs: GuildPrefs = replace(await _load_guild(connection, guild_id), **valid)
+            customised = prefs.proxy_allowlist != DEFAULT_PROXY_ALLOWLIST
+            row = [int(v) if isinstance(v, bool) else v for v in (getattr(prefs, c) for c in _GUILD_COLUMNS)]
+            await connection.execute(_UPSERT_GUILD, (guild_id, *row, int(customised)))
+            if "linked_channels" in valid:
+                await _replace_ids(connection, "linked_channels", guild_id, prefs.linked_channels)
+            if "proxy_allowlist" in valid:
+                kept = prefs.proxy_allowlist if customised else frozenset()
+                await _replace_ids(connection, "proxy_allowlist", guild_id, kept)
+        return prefs
+
+    async def member(self, user_id: int) -> MemberPrefs:
+        self._require_open()
+        cached = self._members.get(user_id)
+        if cached is None:
+            async with self._transaction(write=False) as connection:
+                cached = self._members.get(user_id)
+                if cached is None:
+                    cached = await _load_member(connection, user_id)
+                    _remember(self._members, user_id, cached)
+        return _copy(cached)
+
+    async def update_member(self, user_id: int, **changes: object) -> MemberPrefs:
+        valid = _validated(changes, _MEMBER_KINDS, "member")
+        if not valid:
+            return await self.member(user_id)
+        async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
+            prefs: MemberPrefs = replace(await _load_member(connection, user_id), **valid)
+            await connection.execute(_UPSERT_MEMBER, (user_id, prefs.voice_id, int(prefs.opted_out)))
+        return prefs
+
+    async def set_spoken_name(self, guild_id: int, user_id: int, name: str | None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"a spoken name must be a str or None, not {type(name).__name__}")
+        async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
+            if name is None:
+                await connection.execute(
+                    "DELETE FROM spoken_names WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+                )
+            else:
+                await connection.execute(
+                    "INSERT INTO spoken_names (guild_id, user_id, name) VALUES (?, ?, ?) "
+                    "ON CONFLICT (guild_id, user_id) DO UPDATE SET name = excluded.name",
+                    (guild_id, user_id, name),
+                )
+
+    async def forget_member(self, user_id: int) -> None:
+        async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
+            await connection.execute("DELETE FROM member_settings WHERE user_id = ?", (user_id,))
+            await connection.execute("DELETE FROM spoken_names WHERE user_id = ?", (user_id,))
+
+    async def forget_guild(self, guild_id: int) -> None:
+        def invalidate() -> None:
+            self._guilds.pop(guild_id, None)
+            for user_id in [u for u, m in self._members.items() if guild_id in m.spoken_names]:
+                del self._members[user_id]
+
+        async with self._transaction(write=True, invalidate=invalidate) as connection:
+            # Explicit deletes rather than relying on ON DELETE CASCADE: spoken_names has no parent row.
+            for table in ("linked_channels", "proxy_allowlist", "guild_settings", "spoken_names"):
+                await connection.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608 (fixed names)
+
+    def _require_open(self) -> aiosqlite.Connection:
+        if self._connection is None:
+            raise RuntimeError(f"{self!r} is not open; call open() first")
+        return self._connection
+
+    @asynccontextmanager
+    async def _transaction(
+        self, *, write: bool, invalidate: Callable[[], object] = lambda: None
+    ) -> AsyncIterator[aiosqlite.Connection]:
+        """One transaction under the lock: committed if the block succeeds, rolled back otherwise.
+
+        ``invalidate`` drops cache entries afterwards, whatever happened. BEGIN IMMEDIATE takes the
+        write lock up front, so a write never fails half-way because another process wrote first.
+        Commit and rollback are shielded: a cancelled task must not leave the connection inside a
+        transaction for the next caller.
+        """
+        async with self._lock:
+            connection = self._require_open()  # close() may have run while we waited
+            try:
+                try:  # BEGIN inside: if we are cancelled while it is queued, it still runs, and needs undoing
+                    await connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                    yield connection
+                    await asyncio.shield(connection.commit())
+                except BaseException:
+                    await asyncio.shield(connection.rollback())
+                    raise
+            finally:
+                invalidate()
+
+
+async def migrate(connection: aiosqlite.Connection, *, up_to: int | None = None) -> int:
+    """Apply the pending :data:`MIGRATIONS` up to number ``up_to`` (default: all); return the version reached.
+
+    Each migration runs in its own transaction together with its ``user_version`` bump, so a failed
+    one leaves the database at the previous version. The version is re-read inside each transaction,
+    so two processes opening the same new file don't both run a migration. Never goes backwards.
+    """
+    known = len(MIGRATIONS)
+    target = known if up_to is None else up_to
+    if not 0 <= target <= known:
+        raise ValueError(f"up_to must be between 0 and {known}, not {up_to}")
+    while True:
+        try:
+            await connection.execute("BEGIN IMMEDIATE")
+            version = await _schema_version(connection)
+            if version >= target:
+                await connection.commit()
+                return version
+            for statement in _statements(MIGRATIONS[version]):
+                await connection.execute(statement)
+            await connection.execute(f"PRAGMA user_version = {version + 1}")
+            if await _fetch_value(connection, "PRAGMA foreign_key_check") is not None:
+                raise RuntimeError(f"preferences migration {version + 1} broke a foreign key")
+            await connection.commit()
+        except BaseException:
+            await connection.rollback()
+            raise
+        log.info("preferences database migrated to schema %d", version + 1)
+
+
+async def _schema_version(connection: aiosqlite.Connection) -> int:
+    """The database's ``user_version``; a database from a newer version of this code is refused."""
+    version = int(await _fetch_value(connection, "PRAGMA user_version"))
+    if version > len(MIGRATIONS):
+        files = await connection.execute_fetchall("PRAGMA database_list")
+        name = next((row[2] for row in files if row[1] == "main"), "") or ":memory:"
+        raise RuntimeError(
+            f"preferences database {name} was written by a newer version "
+            f"(schema {version}, this version knows {len(MIGRATIONS)})"
+        )
+    return version
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements (sqlite3's executescript would commit our transaction first)."""
+    statements, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):  # a ';' inside a string or a trigger body is not the end
+            if pending.strip(" \t\n;"):
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip(" \t\n;"):
+        raise ValueError(f"incomplete SQL statement in a migration: {pending.strip()!r}")
+    return statements
+
+
+async def _fetch_value(connection: aiosqlite.Connection, sql: str, parameters: tuple[object, ...] = ()) -> Any:
+    async with connection.execute(sql, parameters) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row[0]
+
+
+async def _load_guild(connection: aiosqlite.Connection, guild_id: int) -> GuildPrefs:
+    async with connection.execute(_SELECT_GUILD, (guild_id,)) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return GuildPrefs(guild_id=guild_id)
+    *values, customised = row
+    fields: dict[str, Any] = {
+        column: bool(value) if _GUILD_KINDS[column] == "bool" else value
+        for column, value in zip(_GUILD_COLUMNS, values, strict=True)
+    }
+    fields["linked_channels"] = await _load_ids(connection, "linked_channels", guild_id)
+    if customised:
+        fields["proxy_allowlist"] = await _load_ids(connection, "proxy_allowlist", guild_id)
+    return GuildPrefs(guild_id=guild_id, **fields)
+
+
+async def _load_member(connection: aiosqlite.Connection, user_id: int) -> MemberPrefs:
+    async with connection.execute("SELECT voice_id, opted_out FROM member_settings WHERE user_id = ?", (user_id,)) as c:
+        row = await c.fetchone()
+    names = await connection.execute_fetchall("SELECT guild_id, name FROM spoken_names WHERE user_id = ?", (user_id,))
+    spoken_names = {int(guild_id): str(name) for guild_id, name in names}
+    if row is None:
+        return MemberPrefs(user_id=user_id, spoken_names=spoken_names)
+    return MemberPrefs(user_id=user_id, voice_id=row[0], opted_out=bool(row[1]), spoken_names=spoken_names)
+
+
+async def _load_ids(connection: aiosqlite.Connection, field: str, guild_id: int) -> frozenset[int]:
+    rows = await connection.execute_fetchall(_ID_SETS[field][0], (guild_id,))
+    return frozenset(int(row[0]) for row in rows)
+
+
+async def _replace_ids(connection: aiosqlite.Connection, field: str, guild_id: int, ids: frozenset[int]) -> None:
+    _, delete, insert = _ID_SETS[field]
+    await connection.execute(delete, (guild_id,))
+    await connection.executemany(insert, [(guild_id, id_) for id_ in sorted(ids)])
+
+
+def _validated(changes: Mapping[str, object], kinds: Mapping[str, _Kind], what: str) -> dict[str, Any]:
+    """Check names against the whitelist and values' types; id collections become frozensets."""
+    unknown = sorted(set(changes) - set(kinds))
+    if unknown:
+        raise KeyError(f"unknown {what} setting(s): {', '.join(unknown)} (known: {', '.join(sorted(kinds))})")
+    return {name: _checked(name, kinds[name], value) for name, value in changes.items()}
+
+
+def _checked(name: str, kind: _Kind, value: object) -> object:
+    if value is None and kind in ("optional_int", "optional_str"):
+        return None
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        expected = "a bool"
+    elif kind in ("int", "optional_int"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return _in_range(name, value)
+        expected = "an int" if kind == "int" else "an int or None"
+    elif kind in ("str", "optional_str"):
+        if isinstance(value, str):
+            return value
+        expected = "a str" if kind == "str" else "a str or None"
+    elif kind == "emoji_mode":
+        if isinstance(value, str):
+            if value not in _EMOJI_MODES:
+                raise ValueError(f"{name} must be one of {sorted(_EMOJI_MODES)}, not {value!r}")
+            return value
+        expected = "a str"
+    else:  # ids
+        if isinstance(value, set | frozenset | list | tuple) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            return frozenset(_in_range(name, v) for v in value)
+        expected = "a set of int ids"
+    raise TypeError(f"{name} must be {expected}, not {type(value).__name__}: {value!r}")
+
+
+def _in_range(name: str, value: int) -> int:
+    if not -_MAX_INT - 1 <= value <= _MAX_INT:
+        raise ValueError(f"{name} is out of range for a 64-bit integer: {value}")
+    return value
+
+
+def _remember(cache: dict[int, _T], key: int, value: _T) -> None:
+    if len(cache) >= _CACHE_LIMIT:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
+def _copy(prefs: MemberPrefs) -> MemberPrefs:
+    """A copy with its own ``spoken_names`` dict, so a caller changing it can't change the cache."""
+    return replace(prefs, spoken_names=dict(prefs.spoken_names))

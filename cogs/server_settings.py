@@ -1,0 +1,162 @@
+"""Server settings: ``/settings`` shows them; admins (Manage Server) use ``/set``, ``/link`` and ``/unlink``.
+
+Load with ``await bot.load_extension("cogs.server_settings")``.
+"""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from .engine.engine import engine_for
+from .engine.preferences import GuildPrefs
+from .engine.server_settings import BY_NAME, SETTINGS, BadValue, shown
+from .engine.voice_catalog import MAX_CHOICES, choice_label
+from .engine_cog import EngineCog
+from .interactions import reply
+
+ReadableChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel
+
+
+class ServerSettingsCog(EngineCog, name="Server settings"):
+    """How this server is read aloud."""
+
+    # -- /settings -----------------------------------------------------------------------------------
+
+    @app_commands.command(name="settings", description="Show how this server is read aloud, and your own choices.")
+    @app_commands.guild_only()
+    async def settings(self, interaction: discord.Interaction) -> None:
+        guild = interaction.guild
+        if guild is None:
+            return
+        prefs = await self.engine.preferences.guild(guild.id)
+        member = await self.engine.preferences.member(interaction.user.id)
+        channels = ", ".join(f"<#{channel_id}>" for channel_id in sorted(prefs.linked_channels)) or "none yet (`/link`)"
+        lines = ["**This server**", f"Reading channels: {channels}"]
+        for setting in SETTINGS:
+            value = await self._shown(guild, prefs, setting.name)
+            lines.append(f"`{setting.name}`: {value} — {setting.help}")
+        own_voice = await self.engine.voices.name_of(member.voice_id) if member.voice_id else None
+        lines += [
+            "",
+            "**You**",
+            f"Voice: {own_voice or member.voice_id or 'the server voice'} (`/voice set`)",
+            f"Name said here: {member.spoken_names.get(guild.id) or 'your display name'} (`/nickname`)",
+            f"Your messages are read: {'no (`/opt-in` to change)' if member.opted_out else 'yes (`/opt-out` to stop)'}",
+        ]
+        await reply(interaction, "\n".join(lines))
+
+    async def _shown(self, guild: discord.Guild, prefs: GuildPrefs, name: str) -> str:
+        setting = BY_NAME[name]
+        voice_name = await self.engine.voices.name_of(prefs.default_voice) if prefs.default_voice else None
+        role = guild.get_role(prefs.required_role) if prefs.required_role else None
+        return shown(setting, prefs, voice_name=voice_name, role_name=role.mention if role else None)
+
+    # -- /set ----------------------------------------------------------------------------------------
+
+    @app_commands.command(name="set", description="Change how this server is read aloud (see /settings).")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    @app_commands.describe(setting="What to change", value="The new value (suggestions appear as you type)")
+    @app_commands.choices(
+        setting=[app_commands.Choice(name=f"{s.name}: {s.help}"[:100], value=s.name) for s in SETTINGS]
+    )
+    async def set_(self, interaction: discord.Interaction, setting: str, value: str) -> None:
+        guild = interaction.guild
+        chosen = BY_NAME.get(setting)
+        if guild is None or chosen is None:
+            await reply(interaction, "Pick a setting from the list.")
+            return
+        try:
+            parsed = chosen.parse(value, lambda text: _find_role(guild, text))
+            if chosen.kind == "voice" and parsed is not None and await self.engine.voices.name_of(str(parsed)) is None:
+                raise BadValue("I don't know that voice — pick one from the list as you type.")
+        except BadValue as problem:
+            await reply(interaction, str(problem))
+            return
+        prefs = await self.engine.preferences.update_guild(guild.id, **{chosen.field: parsed})
+        await reply(interaction, f"`{chosen.name}` is now {await self._shown(guild, prefs, chosen.name)}.")
+
+    @set_.autocomplete("value")
+    async def _value_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        chosen = BY_NAME.get(getattr(interaction.namespace, "setting", "") or "")
+        if chosen is None:
+            return []
+        if chosen.kind == "voice":
+            voices = await self.engine.voices.search(current, limit=MAX_CHOICES - 1)
+            return [app_commands.Choice(name="default (the bot's voice)", value="default")] + [
+                app_commands.Choice(name=choice_label(v), value=v.id) for v in voices
+            ]
+        if chosen.kind == "role" and interaction.guild is not None:
+            roles = [
+                r for r in interaction.guild.roles if not r.is_default() and current.casefold() in r.name.casefold()
+            ]
+            return [app_commands.Choice(name="none (read everyone)", value="none")] + [
+                app_commands.Choice(name=r.name[:100], value=str(r.id)) for r in roles[: MAX_CHOICES - 1]
+            ]
+        options = {
+            "bool": ["on", "off"],
+            "emoji": ["name", "skip"],
+            "text": ["!", "-", ";", "none"],
+        }.get(chosen.kind, [])
+        if chosen.kind == "int":
+            options = [current] if current.strip().isdigit() else [str(chosen.minimum), str(chosen.maximum)]
+        return [app_commands.Choice(name=o, value=o) for o in options if current.casefold() in o.casefold()][
+            :MAX_CHOICES
+        ]
+
+    # -- /link, /unlink ------------------------------------------------------------------------------
+
+    @app_commands.command(name="link", description="Read messages posted in this channel aloud.")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    @app_commands.describe(channel="The channel to read (default: this one)")
+    async def link(self, interaction: discord.Interaction, channel: ReadableChannel | None = None) -> None:
+        await self._change_link(interaction, channel, linked=True)
+
+    @app_commands.command(name="unlink", description="Stop reading a channel aloud.")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.checks.has_permissions(manage_guild=True)
+    @app_commands.describe(channel="The channel to stop reading (default: this one)")
+    async def unlink(self, interaction: discord.Interaction, channel: ReadableChannel | None = None) -> None:
+        await self._change_link(interaction, channel, linked=False)
+
+    async def _change_link(self, interaction: discord.Interaction, channel: object, *, linked: bool) -> None:
+        guild = interaction.guild
+        target_id = getattr(channel, "id", None) or interaction.channel_id
+        if guild is None or target_id is None:
+            return
+        prefs = await self.engine.preferences.guild(guild.id)
+        channels = set(prefs.linked_channels)
+        if linked:
+            channels.add(target_id)
+            message = (
+                f"I'll read messages posted in <#{target_id}> in my voice channel. "
+                "(Reading needs the Message Content intent enabled for this bot.)"
+            )
+        else:
+            if target_id not in channels:
+                await reply(interaction, f"<#{target_id}> isn't being read.")
+                return
+            channels.discard(target_id)
+            message = f"I've stopped reading <#{target_id}>."
+        await self.engine.preferences.update_guild(guild.id, linked_channels=frozenset(channels))
+        await reply(interaction, message)
+
+
+def _find_role(guild: discord.Guild, text: str) -> int | None:
+    digits = text.strip().removeprefix("<@&").removesuffix(">")
+    if digits.isdigit() and guild.get_role(int(digits)) is not None:
+        return int(digits)
+    for role in guild.roles:
+        if role.name.casefold() == text.strip().removeprefix("@").casefold():
+            return role.id
+    return None
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(ServerSettingsCog(bot, engine_for(bot)))

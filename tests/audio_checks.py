@@ -1,0 +1,18 @@
+"""What a listener would notice in decoded audio: which tone (voice) and how long speech lasts."""
+
+from __future__ import annotations
+
+import numpy as np
+
+FRAME = 960  # samples per 20 ms at 48 kHz
+
+
+def dominant_hz(samples: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / 48_000)[int(np.argmax(spectrum))])
+
+
+def loud_frames(samples: np.ndarray) -> int:
+    """How many 20 ms frames carry speech (the stand-in's tone is at half of full scale)."""
+    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+    return int(np.sum(np.sqrt(np.mean(frames**2, axis=1)) > 0.1))
