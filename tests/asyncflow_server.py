@@ -299,6 +299,14 @@ def render_audio(
     return encode_samples(samples, encoding, channels)
 
 
+def _speech_audio(speech: FloatArray, seconds: float, encoding: SampleEncoding, channels: int) -> bytes:
+    """``seconds`` of the given 48 kHz speech, looped as often as needed, encoded as asked."""
+    n = round(48_000 * seconds)
+    repeats = -(-n // max(1, len(speech)))
+    samples: FloatArray = np.tile(speech, repeats)[:n]
+    return encode_samples(samples, encoding, channels)
+
+
 def wav_header(
     *,
     sample_rate: int,
@@ -833,6 +841,9 @@ class FakeAsyncFlow:
         self.first_byte_delay: float = 0.0
         self.realtime_factor: float | None = None
         self.ms_per_char: float = 50.0
+        self.speech_samples: FloatArray | None = None
+        """Real speech (mono floats at 48 kHz, e.g. from espeak-ng) to send instead of the voice's tone, looped
+        or cut to the transcript's duration. For benchmarks; tests keep the tone, which they can recognise."""
         self.wav_header: WavHeaderStyle = "exact"
         self.split_header: bool = False
         # Limits and strictness.
@@ -1165,9 +1176,14 @@ class FakeAsyncFlow:
             channels = fault.channels or channels
             encoding = fault.encoding or encoding
         tone = job.voice.tone_hz if job.voice.tone_hz is not None else tone_for(job.voice.voice_id)
-        audio = render_audio(
-            job.transcript, tone, sample_rate, encoding, channels=channels, ms_per_char=self.ms_per_char
-        )
+        if self.speech_samples is not None and sample_rate == 48_000:
+            audio = _speech_audio(
+                self.speech_samples, len(job.transcript) * self.ms_per_char / 1000, encoding, channels
+            )
+        else:
+            audio = render_audio(
+                job.transcript, tone, sample_rate, encoding, channels=channels, ms_per_char=self.ms_per_char
+            )
         header = b""
         if job.container == "wav":
             style = self.wav_header

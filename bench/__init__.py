@@ -1,0 +1,1 @@
+"""Benchmarks: each compares two things in one run and prints ratios (these machines are noisy)."""
