@@ -107,6 +107,11 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
             :MAX_CHOICES
         ]
 
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        """Removed from a server: forget its settings, as a privacy-minded admin would expect."""
+        await self.engine.preferences.forget_guild(guild.id)
+
     # -- /link, /unlink ------------------------------------------------------------------------------
 
     @app_commands.command(name="link", description="Read messages posted in this channel aloud.")

@@ -401,3 +401,11 @@ async def test_the_bots_own_messages_are_never_read(reader: Reader) -> None:
     reader.fake.post(BOT_ID, "⚠️ a notice from the bot")
     await reader.settle()
     assert reader.transcripts() == []
+
+
+async def test_removing_the_bot_from_a_server_forgets_its_settings(reader: Reader) -> None:
+    (alice,) = in_voice(reader, "Alice")
+    await link_text_channel(reader, alice)
+    reader.bot.dispatch("guild_remove", reader.fake.guild)
+    await reader.settle()
+    assert (await reader.engine.preferences.guild(reader.fake.guild_id)).linked_channels == frozenset()
