@@ -85,7 +85,7 @@ class MembersCog(EngineCog, name="Members"):
             await reply(interaction, f"Pick a name of up to {MAX_NICKNAME} characters that can be spoken.")
             return
         await self.engine.preferences.set_spoken_name(interaction.guild.id, interaction.user.id, spoken)
-        await reply(interaction, f"I'll call you **{discord.utils.escape_markdown(spoken)}** here.")
+        await reply(interaction, f"I'll call you **{spoken}** here.")  # cleaned: no markdown left
 
     @app_commands.command(name="opt-out", description="Never read my messages aloud, in any server.")
     async def opt_out(self, interaction: discord.Interaction) -> None:
