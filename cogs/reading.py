@@ -62,6 +62,9 @@ class ReadingCog(EngineCog, name="Reading"):
         if guild is None or self.bot.user is None or message.author.id == self.bot.user.id:
             return
         prefs = await self.engine.preferences.guild(guild.id)
+        voice_chat_id = message.channel.id if isinstance(message.channel, discord.VoiceChannel) else None
+        if not in_reading_channel(message, prefs, voice_chat_id):
+            return  # the common case in a big server: cheap, and no player is created for it
         player = self.engine.player_for(guild)
         bot_channel = current_channel(guild)
         join_channel = self._channel_to_join(message, prefs, bot_channel, idle=not player.is_active)
