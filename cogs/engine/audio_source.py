@@ -39,7 +39,7 @@ class StreamingAudioSource(discord.AudioSource):
         self,
         *,
         loop: asyncio.AbstractEventLoop,
-        prebuffer_bytes: int = ms_to_bytes(200),
+        prebuffer_bytes: int = ms_to_bytes(60),
         read_ahead_bytes: int = ms_to_bytes(2000),
     ) -> None:
         self._loop = loop
