@@ -80,8 +80,9 @@ async def reader(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> As
     fake = FakeDiscord(bot)
     engine = TTSEngine(make_settings(), voice_client_class=RecordingVoiceClient)
     await start_bot(fake, engine)
-    yield Reader(bot, fake, engine, asyncflow)
-    await stop_bot(fake, engine)
+    reader = Reader(bot, fake, engine, asyncflow)
+    yield reader
+    await stop_bot(fake, reader.engine)  # a test may have restarted the bot with a new engine
 
 
 def in_voice(reader: Reader, *names: str) -> list[int]:
