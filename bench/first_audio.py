@@ -33,13 +33,13 @@ import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any, Literal, cast
 
 import discord
 import httpx
 from discord.player import AudioPlayer
 
+from bot.say_to_file import PlayerSink
 from cogs.engine.asyncflow_client import API_VERSION, AsyncFlowClient
 from cogs.engine.audio_format import FRAME_BYTES
 from cogs.engine.audio_source import StreamingAudioSource, ms_to_bytes
@@ -115,26 +115,14 @@ class TimingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-class FirstFrameSink:
+class FirstFrameSink(PlayerSink):
     """Stands where discord.py's VoiceClient stands for ``AudioPlayer``: notes the first PCM frame, drops the rest."""
 
-    timeout = 5.0
-
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.client = SimpleNamespace(loop=loop)  # AudioPlayer sends "speaking" updates through client.loop
-        self.ws = SimpleNamespace(speak=self._speak)
+        super().__init__(loop)
         self.first_frame_at: float | None = None
         self.first_frame = loop.create_future()
         self._loop = loop
-
-    async def _speak(self, _state: Any) -> None:
-        return None
-
-    def is_connected(self) -> bool:
-        return True
-
-    def wait_until_connected(self, timeout: float | None = None) -> bool:  # noqa: ARG002 - player's signature
-        return True
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         if not encode or self.first_frame_at is not None:

@@ -24,13 +24,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import Any, cast
 
 import discord
 from discord.player import AudioPlayer
 
 from bench.first_audio import READY_PREFIX, ServerProcess, text_for
+from bot.say_to_file import PlayerSink
 from cogs.engine.asyncflow_client import AsyncFlowClient
 from cogs.engine.audio_format import FRAME_BYTES
 from cogs.engine.audio_source import StreamingAudioSource, ms_to_bytes
@@ -46,24 +46,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
-class DiscardSink:
+class DiscardSink(PlayerSink):
     """Stands where discord.py's VoiceClient stands for ``AudioPlayer``: counts frames and drops them."""
 
-    timeout = 5.0
-
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.client = SimpleNamespace(loop=loop)
-        self.ws = SimpleNamespace(speak=self._speak)
+        super().__init__(loop)
         self.frames = 0
-
-    async def _speak(self, _state: Any) -> None:
-        return None
-
-    def is_connected(self) -> bool:
-        return True
-
-    def wait_until_connected(self, timeout: float | None = None) -> bool:  # noqa: ARG002 - player's signature
-        return True
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         if not encode:

@@ -27,21 +27,18 @@ from cogs.engine.user_messages import describe_error
 from cogs.engine.utterance import SpeechItem, Utterance
 
 
-class WavFrameSink:
-    """Stands where discord.py's VoiceClient stands for the player: it receives the PCM frames and keeps them."""
+class PlayerSink:
+    """Stands where discord.py's VoiceClient stands for its ``AudioPlayer``: subclasses decide what a frame does.
+
+    The player needs ``client.loop`` (for "speaking" updates), ``ws.speak``, ``is_connected``,
+    ``wait_until_connected``, ``timeout`` and ``send_audio_packet``; nothing here touches a network.
+    """
 
     timeout = 5.0
 
-    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
-        self.client = SimpleNamespace(loop=loop)  # AudioPlayer sends "speaking" updates through client.loop
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = SimpleNamespace(loop=loop)
         self.ws = SimpleNamespace(speak=self._speak)
-        self.frames = 0
-        self.first_frame_at: float | None = None
-        self._file = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
-        self._file.setnchannels(DISCORD_FORMAT.channels)
-        self._file.setsampwidth(2)
-        self._file.setframerate(DISCORD_FORMAT.sample_rate)
-        self._lock = threading.Lock()
 
     async def _speak(self, _state: Any) -> None:
         return None
@@ -51,6 +48,23 @@ class WavFrameSink:
 
     def wait_until_connected(self, timeout: float | None = None) -> bool:  # noqa: ARG002 - player's signature
         return True
+
+    def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
+        raise NotImplementedError
+
+
+class WavFrameSink(PlayerSink):
+    """Receives the PCM frames the player would have encoded for Discord and keeps them in a WAV file."""
+
+    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
+        self.frames = 0
+        self.first_frame_at: float | None = None
+        self._file = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
+        self._file.setnchannels(DISCORD_FORMAT.channels)
+        self._file.setsampwidth(2)
+        self._file.setframerate(DISCORD_FORMAT.sample_rate)
+        self._lock = threading.Lock()
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         if not encode:
