@@ -28,7 +28,6 @@ import io
 import math
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -39,6 +38,7 @@ import discord
 import httpx
 from discord.player import AudioPlayer
 
+from bench.stand_in import ServerProcess
 from bot.say_to_file import PlayerSink
 from cogs.engine.asyncflow_client import API_VERSION, AsyncFlowClient
 from cogs.engine.audio_format import FRAME_BYTES
@@ -56,7 +56,6 @@ TEXT = (
     "after someone types a message, and how many conversations one process can carry at the same time. "
 )
 LENGTHS_S = (2.0, 20.0)
-READY_PREFIX = "READY "
 
 
 def text_for(seconds: float) -> str:
@@ -209,54 +208,6 @@ async def measure_ffmpeg(
 # -- the stand-in server, in a child process --------------------------------------------------------------------------
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    from bench.speech_audio import espeak_speech
-    from tests.asyncflow_server import FakeAsyncFlow
-
-    server = FakeAsyncFlow(host="127.0.0.1", port=0)
-    server.realtime_factor = args.realtime_factor
-    server.first_byte_delay = args.first_byte_delay
-    server.ms_per_char = MS_PER_CHAR
-    server.speech_samples = espeak_speech()
-    await server.start()
-    try:
-        print(READY_PREFIX + server.base_url, flush=True)
-        await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin (or dies)
-    finally:
-        await server.stop()
-
-
-class ServerProcess:
-    def __init__(self, module: str, extra: Sequence[str]) -> None:
-        self._argv = [sys.executable, "-m", module, "--serve", *extra]
-        self._proc: subprocess.Popen[str] | None = None
-        self.base_url = ""
-
-    def __enter__(self) -> ServerProcess:
-        self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()  # the child prints one line once it listens (or dies: empty)
-        if not line.startswith(READY_PREFIX):
-            self.__exit__()
-            raise RuntimeError(f"the AsyncFlow stand-in did not start: {line!r}")
-        self.base_url = line[len(READY_PREFIX) :].strip()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
 # -- orchestration ----------------------------------------------------------------------------------------------------
 
 
@@ -383,7 +334,6 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--prebuffer-ms", type=int, default=None, help="override speech.prebuffer_ms (default: the bot's default)"
     )
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # child process: the stand-in
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -392,14 +342,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
-    if args.serve:
-        asyncio.run(_serve(args))
-        return 0
     if shutil.which("ffmpeg") is None:
         print("ffmpeg not found (apt-get install ffmpeg): it is the baseline being compared", file=sys.stderr)
         return 1
-    extra = ["--realtime-factor", str(args.realtime_factor), "--first-byte-delay", str(args.first_byte_delay)]
-    with ServerProcess("bench.first_audio", extra) as server:
+    options = [
+        *("--realtime-factor", str(args.realtime_factor)),
+        *("--first-byte-delay", str(args.first_byte_delay)),
+        *("--ms-per-char", str(MS_PER_CHAR)),
+    ]
+    with ServerProcess(options) as server:
         results = asyncio.run(run(args, server.base_url))
     print_table(results, args)
     return 0

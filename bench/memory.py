@@ -29,7 +29,8 @@ from typing import Any, cast
 import discord
 from discord.player import AudioPlayer
 
-from bench.first_audio import READY_PREFIX, ServerProcess, text_for
+from bench.first_audio import text_for
+from bench.stand_in import ServerProcess
 from bot.say_to_file import PlayerSink
 from cogs.engine.asyncflow_client import AsyncFlowClient
 from cogs.engine.audio_format import FRAME_BYTES
@@ -126,22 +127,6 @@ async def play_one(base_url: str, endpoint: str, seconds: float) -> dict[str, An
 # -- child processes ---------------------------------------------------------------------------------------------------
 
 
-async def _serve() -> None:
-    from bench.speech_audio import espeak_speech
-    from tests.asyncflow_server import FakeAsyncFlow
-
-    server = FakeAsyncFlow(host="127.0.0.1", port=0)
-    server.realtime_factor = None  # as fast as the client reads; the client's back-pressure paces it
-    server.ms_per_char = 50.0
-    server.speech_samples = espeak_speech()
-    await server.start()
-    try:
-        print(READY_PREFIX + server.base_url, flush=True)
-        await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin (or dies)
-    finally:
-        await server.stop()
-
-
 def run_case(base_url: str, endpoint: str, seconds: float) -> dict[str, Any]:
     argv = [sys.executable, "-m", "bench.memory", "--case", str(seconds), "--endpoint", endpoint]
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
@@ -157,14 +142,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=1, help="fresh processes per case (median reported)")
     parser.add_argument("--endpoints", nargs="+", choices=("file", "stream"), default=["file", "stream"])
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--case", type=float, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", default="file", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.serve:
-        asyncio.run(_serve())
-        return 0
     if args.case is not None:
         print(json.dumps(asyncio.run(play_one(args.base_url, args.endpoint, args.case))))
         return 0
@@ -172,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
 
     results: dict[tuple[str, float], list[dict[str, Any]]] = {}
-    with ServerProcess("bench.memory", []) as server:
+    with ServerProcess(["--ms-per-char", "50"]) as server:  # unpaced: back-pressure alone limits the download
         for repeat in range(args.repeats):
             for endpoint in args.endpoints:
                 lengths = LENGTHS_S if repeat % 2 == 0 else LENGTHS_S[::-1]

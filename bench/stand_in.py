@@ -1,0 +1,85 @@
+"""The AsyncFlow stand-in in a child process, so its work doesn't count in the benchmark's own CPU and memory.
+
+``python -m bench.stand_in [--realtime-factor R] [--first-byte-delay S] [--ms-per-char M]`` serves real
+espeak-ng speech on 127.0.0.1, prints ``READY <base url>`` once it listens, and stops when its stdin closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+from collections.abc import Sequence
+
+READY_PREFIX = "READY "
+
+
+async def serve(*, realtime_factor: float | None, first_byte_delay: float, ms_per_char: float) -> None:
+    from bench.speech_audio import espeak_speech
+    from tests.asyncflow_server import FakeAsyncFlow
+
+    server = FakeAsyncFlow(host="127.0.0.1", port=0)
+    server.realtime_factor = realtime_factor  # None: as fast as the client reads (its back-pressure paces it)
+    server.first_byte_delay = first_byte_delay
+    server.ms_per_char = ms_per_char
+    server.speech_samples = espeak_speech()
+    await server.start()
+    try:
+        print(READY_PREFIX + server.base_url, flush=True)
+        await asyncio.to_thread(sys.stdin.read)  # until the parent closes our stdin (or dies)
+    finally:
+        await server.stop()
+
+
+class ServerProcess:
+    """``with ServerProcess([...options]) as server:`` — ``server.base_url`` is where it listens."""
+
+    def __init__(self, options: Sequence[str] = ()) -> None:
+        self._argv = [sys.executable, "-m", "bench.stand_in", *options]
+        self._proc: subprocess.Popen[str] | None = None
+        self.base_url = ""
+
+    def __enter__(self) -> ServerProcess:
+        self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()  # the child prints one line once it listens (or dies: empty)
+        if not line.startswith(READY_PREFIX):
+            self.__exit__()
+            raise RuntimeError(f"the AsyncFlow stand-in did not start: {line!r}")
+        self.base_url = line[len(READY_PREFIX) :].strip()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.stand_in", description=__doc__.splitlines()[0])
+    parser.add_argument("--realtime-factor", type=float, default=None)
+    parser.add_argument("--first-byte-delay", type=float, default=0.0)
+    parser.add_argument("--ms-per-char", type=float, default=50.0)
+    args = parser.parse_args(argv)
+    asyncio.run(
+        serve(
+            realtime_factor=args.realtime_factor,
+            first_byte_delay=args.first_byte_delay,
+            ms_per_char=args.ms_per_char,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
