@@ -13,92 +13,37 @@ from typing import Any
 
 import discord
 import pytest
-from discord.ext import commands
 
-from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
 from tests.asyncflow_server import FakeAsyncFlow, Fault, tone_for
 from tests.audio_checks import dominant_hz, loud_frames
+from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
-from tests.discord_fakes import BOT_ID, FakeDiscord, RecordingVoiceClient
+from tests.discord_fakes import BOT_ID
 
 EXTENSIONS = ("cogs.speech", "cogs.reading", "cogs.members", "cogs.server_settings")
 
 
-class Reader:
-    def __init__(self, bot: commands.Bot, fake: FakeDiscord, engine: TTSEngine, server: FakeAsyncFlow) -> None:
-        self.bot = bot
-        self.fake = fake
-        self.engine = engine
-        self.server = server
-
-    def transcripts(self) -> list[str]:
-        return [r.json["transcript"] for r in self.server.tts_requests if r.json]
-
-    def voices_used(self) -> list[str]:
-        return [r.json["voice"]["id"] for r in self.server.tts_requests if r.json]
-
-    async def settle(self, timeout: float = 10.0) -> None:
-        """Let dispatched events run, then wait until nothing is queued or playing."""
-        for _ in range(5):
-            await asyncio.sleep(0.01)
-        async with asyncio.timeout(timeout):
-            player = self.engine.existing_player(self.fake.guild_id)
-            while player is not None and player.is_active:
-                await asyncio.sleep(0.02)
-            voice = self.fake.voice_client
-            while voice is not None and voice.is_playing():
-                await asyncio.sleep(0.02)
-
-    async def command(self, user_id: int, name: str, options: dict[str, Any] | None = None, **kwargs: Any) -> list[str]:
-        return (await self.fake.run_command(user_id, name, options, **kwargs)).texts
-
-    async def join_voice(self, user_id: int) -> None:
-        """Get the bot into the member's channel the way a member would: with /say."""
-        await self.command(user_id, "say", {"text": "hi"})
-        await self.settle()
-
-
-async def start_bot(fake: FakeDiscord, engine: TTSEngine) -> None:
-    setattr(fake.bot, ENGINE_ATTRIBUTE, engine)
-    for extension in EXTENSIONS:
-        await fake.bot.load_extension(extension)
-
-
-async def stop_bot(fake: FakeDiscord, engine: TTSEngine) -> None:
-    for extension in EXTENSIONS:
-        await fake.bot.unload_extension(extension)
-    guild = fake.bot.get_guild(fake.guild_id)
-    if guild is not None and guild.voice_client is not None:
-        await guild.voice_client.disconnect(force=True)
-    await engine.aclose()
-
-
 @pytest.fixture
-async def reader(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[Reader]:
-    bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default())
-    await bot._async_setup_hook()
-    fake = FakeDiscord(bot)
-    engine = TTSEngine(make_settings(), voice_client_class=RecordingVoiceClient)
-    await start_bot(fake, engine)
-    reader = Reader(bot, fake, engine, asyncflow)
+async def reader(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[BotHarness]:
+    reader = await BotHarness.create(asyncflow, make_settings(), EXTENSIONS)
     yield reader
-    await stop_bot(fake, reader.engine)  # a test may have restarted the bot with a new engine
+    await reader.stop()
 
 
-def in_voice(reader: Reader, *names: str) -> list[int]:
+def in_voice(reader: BotHarness, *names: str) -> list[int]:
     ids = [reader.fake.add_member(name, voice_channel_id=reader.fake.voice_channel_id) for name in names]
     reader.fake.build_guild()
     return ids
 
 
-async def link_text_channel(reader: Reader, admin: int) -> None:
+async def link_text_channel(reader: BotHarness, admin: int) -> None:
     assert await reader.command(admin, "link") == [
         f"I'll read messages posted in <#{reader.fake.text_channel_id}> in my voice channel. "
         "(Reading needs the Message Content intent enabled for this bot.)"
     ]
 
 
-async def test_a_message_from_a_member_in_voice_is_spoken_cleaned_in_their_voice(reader: Reader) -> None:
+async def test_a_message_from_a_member_in_voice_is_spoken_cleaned_in_their_voice(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     await link_text_channel(reader, alice)
     chosen = reader.server.voices[6]
@@ -107,7 +52,7 @@ async def test_a_message_from_a_member_in_voice_is_spoken_cleaned_in_their_voice
     ]
 
     reader.fake.post(alice, "**Look** at https://www.example.com/some/page?x=1 <:party_parrot:123456789012345678>")
-    await reader.settle()
+    await reader.wait_until_quiet()
 
     spoken = "Alice said, Look at a link to example.com party parrot"
     assert reader.transcripts() == [spoken]
@@ -117,28 +62,28 @@ async def test_a_message_from_a_member_in_voice_is_spoken_cleaned_in_their_voice
     assert loud_frames(heard) == pytest.approx(len(spoken) * 50 / 20, abs=3)
 
 
-async def test_only_linked_channels_and_the_voice_chat_are_read(reader: Reader) -> None:
+async def test_only_linked_channels_and_the_voice_chat_are_read(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     await reader.join_voice(alice)
     reader.server.requests.clear()
 
     reader.fake.post(alice, "in an unlinked channel")
     reader.fake.post(alice, "in the voice channel's own chat", channel_id=reader.fake.voice_channel_id)
-    await reader.settle()
+    await reader.wait_until_quiet()
     assert reader.transcripts() == ["Alice said, in the voice channel's own chat"]
 
     await reader.command(alice, "set", {"setting": "read-voice-chat", "value": "off"})
     reader.fake.post(alice, "not read any more", channel_id=reader.fake.voice_channel_id)
-    await reader.settle()
+    await reader.wait_until_quiet()
     assert len(reader.transcripts()) == 1
 
 
-async def test_auto_join_follows_a_member_who_posts_while_the_bot_is_idle(reader: Reader) -> None:
+async def test_auto_join_follows_a_member_who_posts_while_the_bot_is_idle(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     await link_text_channel(reader, alice)
 
     reader.fake.post(alice, "Can you hear me")
-    await reader.settle()
+    await reader.wait_until_quiet()
     assert reader.fake.voice_client is not None
     assert reader.fake.voice_client.channel.id == reader.fake.voice_channel_id
     assert reader.transcripts() == ["Alice said, Can you hear me"]
@@ -146,33 +91,33 @@ async def test_auto_join_follows_a_member_who_posts_while_the_bot_is_idle(reader
     await reader.command(alice, "leave")
     await reader.command(alice, "set", {"setting": "auto-join", "value": "off"})
     reader.fake.post(alice, "Nobody joins for this")
-    await reader.settle()
+    await reader.wait_until_quiet()
     assert reader.fake.guild.voice_client is None
     assert len(reader.transcripts()) == 1
 
 
-async def test_author_is_announced_once_while_they_keep_talking(reader: Reader) -> None:
+async def test_author_is_announced_once_while_they_keep_talking(reader: BotHarness) -> None:
     alice, bob = in_voice(reader, "Alice", "Bob")
     await link_text_channel(reader, alice)
 
     for author, text in ((alice, "one"), (alice, "two"), (bob, "three"), (alice, "four")):
         reader.fake.post(author, text)
         await asyncio.sleep(0.02)
-    await reader.settle()
+    await reader.wait_until_quiet()
 
     assert reader.transcripts() == ["Alice said, one", "two", "Bob said, three", "Alice said, four"]
 
 
-async def test_spoken_nickname_and_announce_toggle(reader: Reader) -> None:
+async def test_spoken_nickname_and_announce_toggle(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     await link_text_channel(reader, alice)
     assert await reader.command(alice, "nickname", {"name": "Ally"}) == ["I'll call you **Ally** here."]
     reader.fake.post(alice, "hello")
-    await reader.settle()
+    await reader.wait_until_quiet()
     await reader.command(alice, "set", {"setting": "announce-author", "value": "off"})
     await reader.command(alice, "set", {"setting": "announce-window", "value": "0"})
     reader.fake.post(alice, "plain")
-    await reader.settle()
+    await reader.wait_until_quiet()
     assert reader.transcripts() == ["Ally said, hello", "plain"]
 
 
@@ -200,7 +145,7 @@ async def test_spoken_nickname_and_announce_toggle(reader: Reader) -> None:
     ],
 )
 async def test_what_is_and_is_not_read(
-    reader: Reader, setup: str, message_kwargs: dict[str, Any], content: str, read: bool
+    reader: BotHarness, setup: str, message_kwargs: dict[str, Any], content: str, read: bool
 ) -> None:
     fake = reader.fake
     speakers = fake.add_role("Speakers")
@@ -232,12 +177,12 @@ async def test_what_is_and_is_not_read(
         author = 555000000000000001
 
     fake.post(author, content, **message_kwargs)
-    await reader.settle()
+    await reader.wait_until_quiet()
 
     assert bool(reader.transcripts()) is read, reader.transcripts()
 
 
-async def test_a_deleted_message_is_never_spoken_or_stops(reader: Reader) -> None:
+async def test_a_deleted_message_is_never_spoken_or_stops(reader: BotHarness) -> None:
     alice, bob = in_voice(reader, "Alice", "Bob")
     await link_text_channel(reader, alice)
     await reader.join_voice(alice)
@@ -253,7 +198,7 @@ async def test_a_deleted_message_is_never_spoken_or_stops(reader: Reader) -> Non
         while not reader.fake.voice_client.speech_packets()[60:]:  # type: ignore[union-attr]
             await asyncio.sleep(0.02)
     reader.fake.delete(speaking)
-    await reader.settle()
+    await reader.wait_until_quiet()
 
     assert "Bob said, Deleted before its turn" not in reader.transcripts()
     assert any("This one stays" in t for t in reader.transcripts())
@@ -262,7 +207,7 @@ async def test_a_deleted_message_is_never_spoken_or_stops(reader: Reader) -> Non
     assert loud_frames(reader.fake.voice_client.heard()) < spoken_first  # type: ignore[union-attr]
 
 
-async def test_an_edited_message_is_spoken_as_edited(reader: Reader) -> None:
+async def test_an_edited_message_is_spoken_as_edited(reader: BotHarness) -> None:
     alice, bob = in_voice(reader, "Alice", "Bob")
     await link_text_channel(reader, alice)
     await reader.join_voice(alice)
@@ -271,13 +216,13 @@ async def test_an_edited_message_is_spoken_as_edited(reader: Reader) -> None:
     reader.fake.post(alice, "A first message long enough to keep the bot busy for a little while")
     typo = reader.fake.post(bob, "teh typo")
     reader.fake.edit(bob, typo, "the fix")
-    await reader.settle()
+    await reader.wait_until_quiet()
 
     assert reader.transcripts()[-1] == "Bob said, the fix"
     assert not any("typo" in t for t in reader.transcripts())
 
 
-async def test_server_voice_and_the_member_voice_switch(reader: Reader) -> None:
+async def test_server_voice_and_the_member_voice_switch(reader: BotHarness) -> None:
     alice, bob = in_voice(reader, "Alice", "Bob")
     await link_text_channel(reader, alice)
     server_voice = reader.server.voices[3]
@@ -289,19 +234,19 @@ async def test_server_voice_and_the_member_voice_switch(reader: Reader) -> None:
 
     reader.fake.post(alice, "mine")
     reader.fake.post(bob, "server's")
-    await reader.settle()
+    await reader.wait_until_quiet()
     await reader.command(alice, "set", {"setting": "member-voices", "value": "off"})
     reader.fake.post(alice, "server's again")
-    await reader.settle()
+    await reader.wait_until_quiet()
 
     assert reader.voices_used() == [alice_voice.voice_id, server_voice.voice_id, server_voice.voice_id]
 
 
-async def test_voice_preview_speaks_a_sample_in_that_voice(reader: Reader) -> None:
+async def test_voice_preview_speaks_a_sample_in_that_voice(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     voice = reader.server.voices[11]
     texts = await reader.command(alice, "voice", {"voice": voice.voice_id}, subcommand="preview")
-    await reader.settle()
+    await reader.wait_until_quiet()
     assert texts == [f"🔊 Speaking in <#{reader.fake.voice_channel_id}>."]
     assert reader.transcripts() == [f"Hi, I'm {voice.name}. This is how I sound when I read your messages."]
     assert dominant_hz(reader.fake.voice_client.heard()) == pytest.approx(tone_for(voice.voice_id), abs=3)  # type: ignore[union-attr]
@@ -310,13 +255,13 @@ async def test_voice_preview_speaks_a_sample_in_that_voice(reader: Reader) -> No
     ]
 
 
-async def test_admin_commands_need_manage_server(reader: Reader) -> None:
+async def test_admin_commands_need_manage_server(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     member_permissions = discord.Permissions(send_messages=True, connect=True, speak=True)
     for name, options in (("set", {"setting": "emoji", "value": "skip"}), ("link", None), ("unlink", None)):
         texts = await reader.command(alice, name, options, permissions=member_permissions)
         assert texts == ["Only members with the Manage Server permission can change this."]
-    assert (await reader.engine.preferences.guild(reader.fake.guild_id)).emoji_mode == "name"
+    assert (await reader.live_engine.preferences.guild(reader.fake.guild_id)).emoji_mode == "name"
 
 
 @pytest.mark.parametrize(
@@ -332,13 +277,13 @@ async def test_admin_commands_need_manage_server(reader: Reader) -> None:
         ("ignore-prefix", "--", "`ignore-prefix` is now `--`."),
     ],
 )
-async def test_set_checks_values_and_says_what_it_did(reader: Reader, setting: str, value: str, reply: str) -> None:
+async def test_set_checks_values_and_says_what_it_did(reader: BotHarness, setting: str, value: str, reply: str) -> None:
     (alice,) = in_voice(reader, "Alice")
     assert await reader.command(alice, "set", {"setting": setting, "value": value}) == [reply]
 
 
 async def test_settings_show_current_values_and_survive_a_restart(
-    reader: Reader, make_settings: SettingsFactory, asyncflow: FakeAsyncFlow
+    reader: BotHarness, make_settings: SettingsFactory, asyncflow: FakeAsyncFlow
 ) -> None:
     (alice,) = in_voice(reader, "Alice")
     await link_text_channel(reader, alice)
@@ -348,10 +293,7 @@ async def test_settings_show_current_values_and_survive_a_restart(
     before = await reader.command(alice, "settings")
 
     # Restart: a new engine and new cogs on the same database file.
-    await stop_bot(reader.fake, reader.engine)
-    engine = TTSEngine(make_settings(), voice_client_class=RecordingVoiceClient)
-    await start_bot(reader.fake, engine)
-    reader.engine = engine
+    await reader.restart(make_settings())
     after = await reader.command(alice, "settings")
 
     assert after == before
@@ -361,21 +303,21 @@ async def test_settings_show_current_values_and_survive_a_restart(
     assert "Name said here: Ally" in text
     assert f"Voice: {asyncflow.voices[2].name}" in text
     reader.fake.post(alice, "still linked")
-    await reader.settle()
+    await reader.wait_until_quiet()
     assert reader.transcripts()[-1] == "Ally said, still linked"
     assert reader.voices_used()[-1] == asyncflow.voices[2].voice_id
 
 
-async def test_forget_me_deletes_what_is_stored(reader: Reader) -> None:
+async def test_forget_me_deletes_what_is_stored(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     await reader.command(alice, "nickname", {"name": "Ally"})
     await reader.command(alice, "opt-out")
     await reader.command(alice, "forget-me")
-    member = await reader.engine.preferences.member(alice)
+    member = await reader.live_engine.preferences.member(alice)
     assert (member.voice_id, member.opted_out, member.spoken_names) == (None, False, {})
 
 
-async def test_an_api_failure_while_reading_is_posted_once_silently(reader: Reader) -> None:
+async def test_an_api_failure_while_reading_is_posted_once_silently(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     await link_text_channel(reader, alice)
     await reader.join_voice(alice)
@@ -383,7 +325,7 @@ async def test_an_api_failure_while_reading_is_posted_once_silently(reader: Read
 
     reader.fake.post(alice, "first")
     reader.fake.post(alice, "second")
-    await reader.settle()
+    await reader.wait_until_quiet()
 
     posts = [body for channel, body in reader.fake.channel_posts if channel == reader.fake.text_channel_id]
     assert [p["content"] for p in posts] == [
@@ -393,20 +335,20 @@ async def test_an_api_failure_while_reading_is_posted_once_silently(reader: Read
     assert posts[0]["allowed_mentions"] == {"parse": []}
 
 
-async def test_the_bots_own_messages_are_never_read(reader: Reader) -> None:
+async def test_the_bots_own_messages_are_never_read(reader: BotHarness) -> None:
     """Our own messages (e.g. the notices above) are never read back."""
     (alice,) = in_voice(reader, "Alice")
     await link_text_channel(reader, alice)
     await reader.join_voice(alice)
     reader.server.requests.clear()
     reader.fake.post(BOT_ID, "⚠️ a notice from the bot")
-    await reader.settle()
+    await reader.wait_until_quiet()
     assert reader.transcripts() == []
 
 
-async def test_removing_the_bot_from_a_server_forgets_its_settings(reader: Reader) -> None:
+async def test_removing_the_bot_from_a_server_forgets_its_settings(reader: BotHarness) -> None:
     (alice,) = in_voice(reader, "Alice")
     await link_text_channel(reader, alice)
     reader.bot.dispatch("guild_remove", reader.fake.guild)
-    await reader.settle()
-    assert (await reader.engine.preferences.guild(reader.fake.guild_id)).linked_channels == frozenset()
+    await reader.wait_until_quiet()
+    assert (await reader.live_engine.preferences.guild(reader.fake.guild_id)).linked_channels == frozenset()

@@ -5,69 +5,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
 import discord
 import numpy as np
 import pytest
-from discord.ext import commands
 
-from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
 from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, tone_for
 from tests.audio_checks import FRAME, dominant_hz, loud_frames
+from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
-from tests.discord_fakes import FakeDiscord, RecordingVoiceClient
-
-
-class Harness:
-    def __init__(self, bot: commands.Bot, fake: FakeDiscord, engine: TTSEngine, server: FakeAsyncFlow) -> None:
-        self.bot = bot
-        self.fake = fake
-        self.engine = engine
-        self.server = server
-
-    @property
-    def voice(self) -> RecordingVoiceClient:
-        voice = self.fake.voice_client
-        assert voice is not None, "the bot is not in a voice channel"
-        return voice
-
-    async def say(self, user_id: int, text: str, **options: Any) -> Any:
-        return await self.fake.run_command(user_id, "say", {"text": text, **options})
-
-    async def wait_until_quiet(self, timeout: float = 10.0) -> None:
-        """Wait until nothing is queued or playing."""
-        player = self.engine.existing_player(self.fake.guild_id)
-        async with asyncio.timeout(timeout):
-            while player is not None and player.is_active:
-                await asyncio.sleep(0.02)
-            voice = self.fake.voice_client
-            while voice is not None and voice.is_playing():
-                await asyncio.sleep(0.02)
-
-    async def wait_until_speaking(self, timeout: float = 5.0) -> None:
-        async with asyncio.timeout(timeout):
-            while self.fake.voice_client is None or not self.fake.voice_client.speech_packets():
-                await asyncio.sleep(0.01)
 
 
 @pytest.fixture
-async def harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[Harness]:
-    bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default())
-    await bot._async_setup_hook()
-    fake = FakeDiscord(bot)
-    engine = TTSEngine(make_settings(), voice_client_class=RecordingVoiceClient)
-    setattr(bot, ENGINE_ATTRIBUTE, engine)
-    await bot.load_extension("cogs.speech")
-    yield Harness(bot, fake, engine, asyncflow)
-    await bot.unload_extension("cogs.speech")
-    voice = fake.voice_client if fake.guild_id in {g.id for g in bot.guilds} else None
-    if voice is not None:
-        await voice.disconnect()
-    await engine.aclose()
+async def harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[BotHarness]:
+    harness = await BotHarness.create(asyncflow, make_settings(), ["cogs.speech"])
+    yield harness
+    await harness.stop()
 
 
-def every_message_is_private_and_pings_nobody(harness: Harness) -> None:
+def every_message_is_private_and_pings_nobody(harness: BotHarness) -> None:
     for conversation in harness.fake.conversations:
         for sent in conversation.sent:
             assert sent.ephemeral, sent
@@ -75,7 +31,7 @@ def every_message_is_private_and_pings_nobody(harness: Harness) -> None:
                 assert sent.allowed_mentions is not None and sent.allowed_mentions.to_dict()["parse"] == [], sent
 
 
-async def test_say_speaks_the_text_in_the_members_voice_channel(harness: Harness) -> None:
+async def test_say_speaks_the_text_in_the_members_voice_channel(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
 
@@ -95,7 +51,7 @@ async def test_say_speaks_the_text_in_the_members_voice_channel(harness: Harness
     every_message_is_private_and_pings_nobody(harness)
 
 
-async def test_the_voice_option_picks_the_voice_that_is_heard(harness: Harness) -> None:
+async def test_the_voice_option_picks_the_voice_that_is_heard(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     other = harness.server.voices[5].voice_id
@@ -107,7 +63,7 @@ async def test_the_voice_option_picks_the_voice_that_is_heard(harness: Harness) 
     assert dominant_hz(harness.voice.heard()) == pytest.approx(tone_for(other), abs=3)
 
 
-async def test_say_while_speaking_queues_and_the_next_text_follows_without_a_gap(harness: Harness) -> None:
+async def test_say_while_speaking_queues_and_the_next_text_follows_without_a_gap(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
@@ -129,7 +85,7 @@ async def test_say_while_speaking_queues_and_the_next_text_follows_without_a_gap
     assert dominant_hz(second) == pytest.approx(tone_for(second_voice), abs=3)
 
 
-async def test_skip_cuts_the_current_text_and_the_queue_goes_on(harness: Harness) -> None:
+async def test_skip_cuts_the_current_text_and_the_queue_goes_on(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     second_voice = harness.server.voices[2].voice_id
@@ -149,7 +105,7 @@ async def test_skip_cuts_the_current_text_and_the_queue_goes_on(harness: Harness
     assert harness.server.in_flight == 0  # the skipped download was closed
 
 
-async def test_skip_before_the_first_audio_arrives_cancels_the_download(harness: Harness) -> None:
+async def test_skip_before_the_first_audio_arrives_cancels_the_download(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     harness.server.first_byte_delay = 1.0
@@ -164,7 +120,7 @@ async def test_skip_before_the_first_audio_arrives_cancels_the_download(harness:
     assert harness.server.in_flight == 0
 
 
-async def test_stop_clears_the_queue_and_silences_the_bot(harness: Harness) -> None:
+async def test_stop_clears_the_queue_and_silences_the_bot(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
 
@@ -182,7 +138,7 @@ async def test_stop_clears_the_queue_and_silences_the_bot(harness: Harness) -> N
     assert harness.server.in_flight == 0
 
 
-async def test_leave_disconnects(harness: Harness) -> None:
+async def test_leave_disconnects(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     await harness.say(alice, "Hi")
@@ -194,7 +150,7 @@ async def test_leave_disconnects(harness: Harness) -> None:
     assert harness.fake.guild.voice_client is None
 
 
-async def test_stop_tells_the_others_whose_messages_were_dropped(harness: Harness) -> None:
+async def test_stop_tells_the_others_whose_messages_were_dropped(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
@@ -209,7 +165,9 @@ async def test_stop_tells_the_others_whose_messages_were_dropped(harness: Harnes
     assert not any("Someone used" in text for text in harness.fake.conversations[0].texts)  # Alice knows
 
 
-async def test_a_disconnect_from_outside_clears_the_queue_tells_members_and_say_works_again(harness: Harness) -> None:
+async def test_a_disconnect_from_outside_clears_the_queue_tells_members_and_say_works_again(
+    harness: BotHarness,
+) -> None:
     from tests.discord_fakes import BOT_ID
 
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
@@ -232,7 +190,7 @@ async def test_a_disconnect_from_outside_clears_the_queue_tells_members_and_say_
     assert loud_frames(harness.voice.heard()) == pytest.approx(len("Back again") * 50 / 20, abs=2)
 
 
-async def test_a_voice_connection_that_drops_for_good_is_reported_to_every_waiting_member(harness: Harness) -> None:
+async def test_a_voice_connection_that_drops_for_good_is_reported_to_every_waiting_member(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
@@ -246,7 +204,7 @@ async def test_a_voice_connection_that_drops_for_good_is_reported_to_every_waiti
     await second.wait_for("I'm not connected to a voice channel any more, so your message wasn't spoken.")
 
 
-async def test_the_bot_leaves_when_no_humans_remain(harness: Harness) -> None:
+async def test_the_bot_leaves_when_no_humans_remain(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     await harness.say(alice, "Bye")
@@ -278,7 +236,7 @@ async def test_the_bot_leaves_when_no_humans_remain(harness: Harness) -> None:
         ("full", "Hello", "<#{voice}> is full (1 people), so I can't join it."),
     ],
 )
-async def test_say_refuses_clearly_and_privately(harness: Harness, setup: str, text: str, expected: str) -> None:
+async def test_say_refuses_clearly_and_privately(harness: BotHarness, setup: str, text: str, expected: str) -> None:
     fake = harness.fake
     alice = fake.add_member("Alice", voice_channel_id=None if setup == "not-in-voice" else fake.voice_channel_id)
     if setup == "no-speak":
@@ -298,7 +256,7 @@ async def test_say_refuses_clearly_and_privately(harness: Harness, setup: str, t
     every_message_is_private_and_pings_nobody(harness)
 
 
-async def test_say_refuses_while_busy_in_another_channel(harness: Harness) -> None:
+async def test_say_refuses_while_busy_in_another_channel(harness: BotHarness) -> None:
     fake = harness.fake
     alice = fake.add_member("Alice", voice_channel_id=fake.voice_channel_id)
     bob = fake.add_member("Bob", voice_channel_id=fake.other_voice_channel_id)
@@ -314,7 +272,7 @@ async def test_say_refuses_while_busy_in_another_channel(harness: Harness) -> No
     await harness.fake.run_command(alice, "stop")
 
 
-async def test_an_idle_bot_follows_the_member_to_their_channel(harness: Harness) -> None:
+async def test_an_idle_bot_follows_the_member_to_their_channel(harness: BotHarness) -> None:
     fake = harness.fake
     alice = fake.add_member("Alice", voice_channel_id=fake.voice_channel_id)
     bob = fake.add_member("Bob", voice_channel_id=fake.other_voice_channel_id)
@@ -342,7 +300,7 @@ async def test_an_idle_bot_follows_the_member_to_their_channel(harness: Harness)
     ids=["invalid-key", "voice-gone", "quota"],
 )
 async def test_an_api_error_reaches_the_member_and_the_queue_goes_on(
-    harness: Harness, fault: Fault, message: str
+    harness: BotHarness, fault: Fault, message: str
 ) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
@@ -360,7 +318,7 @@ async def test_an_api_error_reaches_the_member_and_the_queue_goes_on(
     every_message_is_private_and_pings_nobody(harness)
 
 
-async def test_quota_running_out_mid_stream_plays_what_arrived_and_says_why_it_stopped(harness: Harness) -> None:
+async def test_quota_running_out_mid_stream_plays_what_arrived_and_says_why_it_stopped(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     harness.server.chunk_bytes = 2000
@@ -373,7 +331,7 @@ async def test_quota_running_out_mid_stream_plays_what_arrived_and_says_why_it_s
     assert loud_frames(harness.voice.heard()) == pytest.approx(25, abs=2)
 
 
-async def test_a_rate_limit_is_waited_out_and_the_member_is_told(harness: Harness) -> None:
+async def test_a_rate_limit_is_waited_out_and_the_member_is_told(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     harness.server.faults.append(Fault.rate_limited(retry_after_ms=300))
@@ -385,7 +343,7 @@ async def test_a_rate_limit_is_waited_out_and_the_member_is_told(harness: Harnes
     assert loud_frames(harness.voice.heard()) == pytest.approx(len("Patience") * 50 / 20, abs=2)
 
 
-async def test_a_stalled_download_pauses_with_silence_frames_and_never_bursts(harness: Harness) -> None:
+async def test_a_stalled_download_pauses_with_silence_frames_and_never_bursts(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     harness.server.chunk_bytes = 4800
@@ -408,7 +366,7 @@ async def test_a_stalled_download_pauses_with_silence_frames_and_never_bursts(ha
     assert loud[-1] - loud[0] + 1 - len(loud) >= 15  # the stall was heard as a pause of silence frames
 
 
-async def test_voice_autocomplete_offers_at_most_25_matching_voices(harness: Harness) -> None:
+async def test_voice_autocomplete_offers_at_most_25_matching_voices(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
     target = harness.server.voices[4]

@@ -1,0 +1,108 @@
+"""A bot with our extensions loaded into discord.py's real machinery, its engine aimed at the AsyncFlow stand-in.
+
+Used by the end-to-end tests: they send slash commands and gateway events through ``fake`` and check
+what members would see and hear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
+from cogs.engine.settings import Settings
+from tests.asyncflow_server import FakeAsyncFlow
+from tests.discord_fakes import Conversation, FakeDiscord, RecordingVoiceClient
+
+
+class BotHarness:
+    def __init__(self, fake: FakeDiscord, server: FakeAsyncFlow, extensions: Sequence[str]) -> None:
+        self.bot = fake.bot
+        self.fake = fake
+        self.server = server
+        self.extensions = tuple(extensions)
+        self.engine: TTSEngine | None = None
+
+    @classmethod
+    async def create(cls, server: FakeAsyncFlow, settings: Settings, extensions: Sequence[str]) -> BotHarness:
+        bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default())
+        await bot._async_setup_hook()
+        harness = cls(FakeDiscord(bot), server, extensions)
+        await harness.start(settings)
+        return harness
+
+    async def start(self, settings: Settings) -> None:
+        """Load the extensions with a new engine (on the settings' SQLite file)."""
+        self.engine = TTSEngine(settings, voice_client_class=RecordingVoiceClient)
+        setattr(self.bot, ENGINE_ATTRIBUTE, self.engine)
+        for extension in self.extensions:
+            await self.bot.load_extension(extension)
+
+    async def stop(self) -> None:
+        """Unload the extensions, leave voice and close the engine, as a shutting-down bot would."""
+        for extension in self.extensions:
+            await self.bot.unload_extension(extension)
+        guild = self.bot.get_guild(self.fake.guild_id)
+        if guild is not None and guild.voice_client is not None:
+            await guild.voice_client.disconnect(force=True)
+        if self.engine is not None:
+            await self.engine.aclose()
+
+    async def restart(self, settings: Settings) -> None:
+        await self.stop()
+        await self.start(settings)
+
+    @property
+    def live_engine(self) -> TTSEngine:
+        assert self.engine is not None
+        return self.engine
+
+    @property
+    def voice(self) -> RecordingVoiceClient:
+        voice = self.fake.voice_client
+        assert voice is not None, "the bot is not in a voice channel"
+        return voice
+
+    # -- what members do -----------------------------------------------------------------------------
+
+    async def say(self, user_id: int, text: str, **options: Any) -> Conversation:
+        return await self.fake.run_command(user_id, "say", {"text": text, **options})
+
+    async def command(self, user_id: int, name: str, options: dict[str, Any] | None = None, **kwargs: Any) -> list[str]:
+        return (await self.fake.run_command(user_id, name, options, **kwargs)).texts
+
+    async def join_voice(self, user_id: int) -> None:
+        """Get the bot into the member's channel the way a member would: with /say."""
+        await self.command(user_id, "say", {"text": "hi"})
+        await self.wait_until_quiet()
+
+    # -- what AsyncFlow was asked for ------------------------------------------------------------------
+
+    def transcripts(self) -> list[str]:
+        return [r.json["transcript"] for r in self.server.tts_requests if r.json]
+
+    def voices_used(self) -> list[str]:
+        return [r.json["voice"]["id"] for r in self.server.tts_requests if r.json]
+
+    # -- waiting -----------------------------------------------------------------------------------------
+
+    async def wait_until_quiet(self, timeout: float = 10.0) -> None:
+        """Let dispatched events run, then wait until nothing is queued or playing."""
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+        async with asyncio.timeout(timeout):
+            player = self.live_engine.existing_player(self.fake.guild_id)
+            while player is not None and player.is_active:
+                await asyncio.sleep(0.02)
+            voice = self.fake.voice_client
+            while voice is not None and voice.is_playing():
+                await asyncio.sleep(0.02)
+
+    async def wait_until_speaking(self, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout):
+            while self.fake.voice_client is None or not self.fake.voice_client.speech_packets():
+                await asyncio.sleep(0.01)
