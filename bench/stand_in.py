@@ -1,29 +1,49 @@
 """The AsyncFlow stand-in in a child process, so its work doesn't count in the benchmark's own CPU and memory.
 
-``python -m bench.stand_in [--realtime-factor R] [--first-byte-delay S] [--ms-per-char M]`` serves real
-espeak-ng speech on 127.0.0.1, prints ``READY <base url>`` once it listens, and stops when its stdin closes.
+``python -m bench.stand_in [--realtime-factor R] [--first-byte-delay S] [--ms-per-char M] [--stalls N
+--stall-after-bytes B --stall-seconds S]`` serves real espeak-ng speech on 127.0.0.1, prints ``READY <base
+url>`` once it listens, and stops when its stdin closes. ``--stalls N`` makes the first N speech responses
+pause for S seconds after B bytes of body (a synthesis hiccup in the middle of an utterance).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 READY_PREFIX = "READY "
 
 
-async def serve(*, realtime_factor: float | None, first_byte_delay: float, ms_per_char: float) -> None:
+@dataclass(frozen=True)
+class Stalls:
+    count: int = 0
+    after_bytes: int = 0
+    seconds: float = 0.0
+
+
+async def serve(
+    *,
+    realtime_factor: float | None,
+    first_byte_delay: float,
+    ms_per_char: float,
+    chunk_bytes: int = 4096,
+    stalls: Stalls = Stalls(),
+) -> None:
     from bench.speech_audio import espeak_speech
-    from tests.asyncflow_server import FakeAsyncFlow
+    from tests.asyncflow_server import FakeAsyncFlow, Fault
 
     server = FakeAsyncFlow(host="127.0.0.1", port=0)
     server.realtime_factor = realtime_factor  # None: as fast as the client reads (its back-pressure paces it)
     server.first_byte_delay = first_byte_delay
     server.ms_per_char = ms_per_char
+    server.chunk_bytes = chunk_bytes
     server.speech_samples = espeak_speech()
+    server.faults = [Fault.stall_after(stalls.after_bytes, stalls.seconds) for _ in range(stalls.count)]
     await server.start()
     try:
         print(READY_PREFIX + server.base_url, flush=True)
@@ -70,12 +90,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--realtime-factor", type=float, default=None)
     parser.add_argument("--first-byte-delay", type=float, default=0.0)
     parser.add_argument("--ms-per-char", type=float, default=50.0)
+    parser.add_argument("--chunk-bytes", type=int, default=4096, help="size of each body chunk the stand-in sends")
+    parser.add_argument("--stalls", type=int, default=0, help="how many speech responses stall once")
+    parser.add_argument("--stall-after-bytes", type=int, default=0)
+    parser.add_argument("--stall-seconds", type=float, default=0.0)
+    parser.add_argument("--nice", type=int, default=0, help="lower the stand-in's CPU priority by this much")
     args = parser.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)
     asyncio.run(
         serve(
             realtime_factor=args.realtime_factor,
             first_byte_delay=args.first_byte_delay,
             ms_per_char=args.ms_per_char,
+            chunk_bytes=args.chunk_bytes,
+            stalls=Stalls(args.stalls, args.stall_after_bytes, args.stall_seconds),
         )
     )
     return 0

@@ -47,6 +47,16 @@ def _alaw_table() -> npt.NDArray[np.int16]:
     return np.where(code & 0x80, magnitude, -magnitude).astype(np.int16)
 
 
+def _mono16_to_stereo(data: bytes) -> bytes:
+    """s16le mono -> s16le stereo, each sample twice: as uint32 ``u * 0x10001`` is ``u`` in both halves.
+
+    The hot path (it is what we ask AsyncFlow for); about 4x cheaper than ``np.repeat`` (``bench/streams.py``).
+    """
+    samples = np.frombuffer(data, dtype="<u2").astype("<u4")
+    samples *= 0x10001
+    return samples.tobytes()
+
+
 _MULAW: Final = _mulaw_table()
 _ALAW: Final = _alaw_table()
 
@@ -103,7 +113,7 @@ class PcmConverter:
         if self._passthrough:
             return data
         if self._mono16:
-            return np.repeat(np.frombuffer(data, dtype=_I16), 2).tobytes()
+            return _mono16_to_stereo(data)
         samples = self._decode(data)
         if self._resampler is not None:
             samples = self._resampler.resample_chunk(self._to_float32(samples))
