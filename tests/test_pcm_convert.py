@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from cogs.engine.audio_format import BYTES_PER_SAMPLE, DISCORD_FORMAT, Encoding, PcmFormat
@@ -294,6 +294,7 @@ EXACT_FORMATS = [PcmFormat(48000, channels, encoding) for encoding in ENCODINGS 
     data=st.binary(max_size=600),
     cuts=st.lists(st.integers(min_value=1, max_value=600), min_size=1, max_size=20),
 )
+@example(source=PcmFormat(48000, 1, "f32le"), data=b"\x00\x00\x81\x7f", cuts=[1])  # a signalling NaN
 def test_any_chunking_gives_identical_output_without_resampling(
     source: PcmFormat, data: bytes, cuts: list[int]
 ) -> None:

@@ -63,7 +63,9 @@ _ALAW: Final = _alaw_table()
 
 def _float_to_int16(x: npt.NDArray[np.number[Any]]) -> npt.NDArray[np.int16]:
     """Clip to [-1, 1] and round to int16 (NaN becomes silence, ±inf full scale)."""
-    clean: npt.NDArray[np.float64] = np.nan_to_num(x.astype(np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+    with np.errstate(invalid="ignore"):  # a signalling NaN warns when widened; it becomes silence anyway
+        wide = x.astype(np.float64)
+    clean: npt.NDArray[np.float64] = np.nan_to_num(wide, nan=0.0, posinf=1.0, neginf=-1.0)
     scaled: npt.NDArray[np.float64] = np.rint(np.clip(clean, -1.0, 1.0) * 32768.0)
     return np.minimum(scaled, 32767.0).astype(np.int16)
 
