@@ -254,11 +254,16 @@ class AsyncFlowClient:
             body["language"] = self._settings.language
         return body
 
+    @property
+    def speech_path(self) -> str:
+        """The endpoint speech is requested from (``file``: WAV, ``stream``: raw PCM)."""
+        return "/text_to_speech" if self._settings.endpoint == "file" else "/text_to_speech/streaming"
+
     async def open_speech(
         self, text: str, *, voice_id: str | None = None, on_retry: RetryNotice | None = None
     ) -> SpeechResponse:
         """Request speech and return once its first bytes have arrived. Retries only up to that point."""
-        path = "/text_to_speech" if self._settings.endpoint == "file" else "/text_to_speech/streaming"
+        path = self.speech_path
         body = self.speech_body(text, voice_id)
         container: Literal["wav", "raw"] = "wav" if self._settings.endpoint == "file" else "raw"
 

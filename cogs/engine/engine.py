@@ -16,6 +16,7 @@ import httpx
 
 from .asyncflow_client import AsyncFlowClient
 from .guild_player import GuildPlayer
+from .phrase_cache import PhraseCache
 from .preferences import PreferencesStore
 from .settings import Settings, load_settings
 from .sqlite_preferences import SqlitePreferences
@@ -51,6 +52,12 @@ class TTSEngine:
         self.settings = settings
         self.client = AsyncFlowClient(settings.asyncflow, settings.require_api_key(), transport=transport)
         self.voices = VoiceCatalog(self.client)
+        speech = settings.speech
+        self.phrase_cache = (
+            PhraseCache(max_bytes=speech.phrase_cache_mb * 1024 * 1024, max_chars=speech.phrase_cache_max_chars)
+            if speech.phrase_cache_mb > 0
+            else None
+        )
         self.preferences: PreferencesStore = preferences or SqlitePreferences(settings.storage.sqlite_path)
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -72,7 +79,13 @@ class TTSEngine:
                 voice = guild.voice_client
                 return voice if isinstance(voice, discord.VoiceClient) else None
 
-            player = GuildPlayer(client=self.client, settings=self.settings.speech, voice_client=voice_client)
+            player = GuildPlayer(
+                client=self.client,
+                settings=self.settings.speech,
+                voice_client=voice_client,
+                cache=self.phrase_cache,
+                guild_id=guild.id,
+            )
             self._players[guild.id] = player
         return player
 

@@ -18,6 +18,7 @@ import discord
 
 from .asyncflow_client import AsyncFlowClient
 from .audio_source import StreamingAudioSource, ms_to_bytes
+from .phrase_cache import PhraseCache
 from .settings import SpeechSettings
 from .user_messages import describe_error
 from .utterance import SpeechItem, Utterance
@@ -50,8 +51,12 @@ class GuildPlayer:
         client: AsyncFlowClient,
         settings: SpeechSettings,
         voice_client: VoiceClientGetter,
+        cache: PhraseCache | None = None,
+        guild_id: int = 0,
     ) -> None:
         self._client = client
+        self._cache = cache
+        self._guild_id = guild_id
         self._settings = settings
         self._voice_client = voice_client
         self._queue: deque[SpeechItem] = deque()
@@ -170,7 +175,7 @@ class GuildPlayer:
             prebuffer_bytes=ms_to_bytes(self._settings.prebuffer_ms),
             read_ahead_bytes=ms_to_bytes(self._settings.read_ahead_ms),
         )
-        return Utterance(item, client=self._client, source=source)
+        return Utterance(item, client=self._client, source=source, cache=self._cache, cache_scope=self._guild_id)
 
     async def _run(self) -> None:
         while True:

@@ -72,6 +72,10 @@ class SpeechSettings(_Section):
     """Audio buffered before playback starts (and after a stall), so speech does not stutter."""
     read_ahead_ms: int = Field(default=2000, ge=200, le=60_000)
     """Audio downloaded ahead of playback at most; bounds memory per stream."""
+    phrase_cache_mb: int = Field(default=32, ge=0, le=4096)
+    """Memory for the audio of repeated short phrases ("gg", "Alice said, lol", announcements); 0 turns it off."""
+    phrase_cache_max_chars: int = Field(default=100, ge=1, le=4000)
+    """Texts up to this long are cached; longer ones are rarely said twice word for word."""
     bitrate_kbps: int = Field(default=64, ge=16, le=512)
     connect_timeout: float = Field(default=15.0, gt=0)
     leave_when_alone_after: float = Field(default=10.0, ge=0)

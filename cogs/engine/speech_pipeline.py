@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .asyncflow_client import SpeechResponse
 from .asyncflow_errors import UnplayableAudio
 from .audio_source import StreamingAudioSource
@@ -9,8 +11,12 @@ from .pcm_convert import PcmConverter
 from .wav_reader import WavFormatError, WavStreamReader
 
 
-async def pump_speech(response: SpeechResponse, source: StreamingAudioSource) -> None:
+async def pump_speech(
+    response: SpeechResponse, source: StreamingAudioSource, on_audio: Callable[[bytes], None] | None = None
+) -> None:
     """Copy one speech response into ``source`` as it downloads, then mark the source finished.
+
+    ``on_audio`` sees every piece of Discord-format PCM written (the phrase cache keeps a copy).
 
     Raises the typed AsyncFlow error that ended the stream early (the audio before it stays playable),
     or :class:`~cogs.engine.audio_source.SourceClosed` when the player let go of the source.
@@ -25,14 +31,20 @@ async def pump_speech(response: SpeechResponse, source: StreamingAudioSource) ->
                 if converter is None and reader.format is not None:
                     converter = PcmConverter(reader.format)
             if converter is not None and payload:
-                await source.write(converter.convert(payload))
+                await _write(source, converter.convert(payload), on_audio)
             if reader is not None and reader.complete:
                 break
         if reader is not None:
             reader.finish()
         if converter is not None:
-            await source.write(converter.flush())
+            await _write(source, converter.flush(), on_audio)
     except WavFormatError as error:
         raise UnplayableAudio(str(error)) from None
     finally:
         source.finish()
+
+
+async def _write(source: StreamingAudioSource, pcm: bytes, on_audio: Callable[[bytes], None] | None) -> None:
+    if on_audio is not None and pcm:
+        on_audio(pcm)
+    await source.write(pcm)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .asyncflow_client import AsyncFlowClient
 from .asyncflow_errors import AsyncFlowError, UnexpectedResponse
 from .audio_source import SourceClosed, StreamingAudioSource
+from .phrase_cache import PhraseCache
 from .speech_pipeline import pump_speech
 from .user_messages import describe_retry
 
@@ -42,6 +43,8 @@ class Utterance:
         *,
         client: AsyncFlowClient,
         source: StreamingAudioSource,
+        cache: PhraseCache | None = None,
+        cache_scope: int = 0,
     ) -> None:
         self.item = item
         self.source = source
@@ -49,7 +52,11 @@ class Utterance:
         """Why the download ended early, if it did. Audio that arrived before it is still played."""
         self.interrupted = False
         """Cut off on purpose (skip, stop, leave) or already reported as cut off: say nothing more about it."""
+        self.from_cache = False
+        """The audio came from the phrase cache: no API call was made."""
         self._client = client
+        self._cache = cache
+        self._cache_scope = cache_scope
         self._discarded = False
         self._task = asyncio.create_task(self._produce(), name=f"asyncflow-speech-{item.requester_id}")
         source.on_cleanup(self._cancel_download)
@@ -59,11 +66,23 @@ class Utterance:
 
     async def _produce(self) -> None:
         try:
+            cache, key = self._cache, None
+            if cache is not None and cache.wants(self.item.text):
+                body = self._client.speech_body(self.item.text, self.item.voice_id)
+                key = PhraseCache.key(self._cache_scope, self._client.speech_path, body)
+                cached = cache.get(key, self.item.text)
+                if cached is not None:
+                    self.from_cache = True
+                    await self.source.write(cached)
+                    return
+            recorder = _Recorder(cache.max_entry_bytes) if cache is not None and key is not None else None
             response = await self._client.open_speech(
                 self.item.text, voice_id=self.item.voice_id, on_retry=self._announce_retry
             )
             async with response:
-                await pump_speech(response, self.source)
+                await pump_speech(response, self.source, recorder)
+            if cache is not None and key is not None and recorder is not None and not recorder.overflowed:
+                cache.put(key, bytes(recorder.audio))  # only a whole, successful download gets here
         except SourceClosed:
             pass
         except AsyncFlowError as error:
@@ -102,3 +121,21 @@ class Utterance:
         """:meth:`cancel`, then wait until the download task has really ended (its HTTP response closed)."""
         self.cancel()
         await asyncio.wait({self._task})
+
+
+class _Recorder:
+    """Keeps a copy of the audio written, up to ``limit`` bytes (beyond that it gives up: too long to cache)."""
+
+    def __init__(self, limit: int) -> None:
+        self.audio = bytearray()
+        self.limit = limit
+        self.overflowed = False
+
+    def __call__(self, pcm: bytes) -> None:
+        if self.overflowed:
+            return
+        if len(self.audio) + len(pcm) > self.limit:
+            self.overflowed = True
+            self.audio.clear()
+        else:
+            self.audio += pcm
