@@ -55,12 +55,17 @@ TARGET_P99_MS = (15.0, 25.0)
 FLOOR_MIN_FRAMES = 3000
 
 
+def cog_encoder() -> discord.opus.Encoder:
+    """The Encoder ``VoiceClient.play`` builds for the cog's ``play(..., signal_type="voice", bitrate=...)``."""
+    return discord.opus.Encoder(signal_type="voice", bitrate=SpeechSettings().bitrate_kbps)
+
+
 class EncodingSink(PlayerSink):
     """Stands where discord.py's VoiceClient stands: encodes each PCM frame to Opus and notes when it went."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, keep_pcm: bool = False) -> None:
         super().__init__(loop)
-        self.encoder = discord.opus.Encoder()  # VoiceClient.play's defaults: audio, 128 kbps, FEC, 15 % loss
+        self.encoder = cog_encoder()
         self.sent_at: list[float] = []
         self.opus_bytes = 0
         self.pcm: list[bytes] | None = [] if keep_pcm else None
@@ -135,7 +140,7 @@ def longest_burst(sent_at: Sequence[float]) -> int:
 
 def libopus_cpu_per_audio_s(frames: Sequence[bytes]) -> float:
     """CPU seconds per second of audio to Opus-encode ``frames`` (repeated) with a fresh Encoder, nothing else."""
-    encoder = discord.opus.Encoder()
+    encoder = cog_encoder()
     repeats = -(-FLOOR_MIN_FRAMES // len(frames))
     started = time.process_time()
     for _ in range(repeats):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
+import numpy as np
 import pytest
 
 from cogs.engine.asyncflow_client import AsyncFlowClient
@@ -45,17 +46,22 @@ async def say_and_wait(harness: BotHarness, member_id: int, text: str, **options
     await harness.wait_until_quiet()
 
 
-async def test_a_repeated_phrase_is_heard_again_without_a_second_request(harness: BotHarness, alice: int) -> None:
+async def test_a_phrase_said_again_and_again_is_downloaded_twice_then_played_from_memory(
+    harness: BotHarness, alice: int
+) -> None:
+    for _ in range(2):  # the first download is only remembered as "said once"; the second is kept
+        await say_and_wait(harness, alice, "good game")
+    before = len(harness.voice.heard())
     await say_and_wait(harness, alice, "good game")
-    first = harness.voice.heard()
     await say_and_wait(harness, alice, "good game")
 
-    assert harness.transcripts() == ["good game"]  # one API call for two hearings
+    assert harness.transcripts() == ["good game", "good game"]  # two API calls for four hearings
     heard = harness.voice.heard()
-    assert loud_frames(heard) == pytest.approx(2 * expected_frames("good game"), abs=3)
-    assert dominant_hz(heard[len(first) :]) == pytest.approx(tone_for(DEMO_VOICE_ID), abs=3)
+    assert loud_frames(heard) == pytest.approx(4 * expected_frames("good game"), abs=5)
+    assert loud_frames(heard[before:]) == pytest.approx(2 * expected_frames("good game"), abs=3)
+    assert dominant_hz(heard[before:]) == pytest.approx(tone_for(DEMO_VOICE_ID), abs=3)
     cache = harness.live_engine.phrase_cache
-    assert cache is not None and (cache.hits, cache.characters_saved) == (1, len("good game"))
+    assert cache is not None and (cache.hits, cache.characters_saved) == (2, 2 * len("good game"))
 
 
 async def test_another_voice_or_another_text_is_requested(harness: BotHarness, alice: int) -> None:
@@ -70,11 +76,11 @@ async def test_another_voice_or_another_text_is_requested(harness: BotHarness, a
 
 async def test_long_texts_are_not_cached(harness: BotHarness, alice: int) -> None:
     text = "this one is longer than twenty characters"
-    await say_and_wait(harness, alice, text)
-    await say_and_wait(harness, alice, text)
+    for _ in range(3):
+        await say_and_wait(harness, alice, text)
 
-    assert harness.transcripts() == [text, text]
-    assert loud_frames(harness.voice.heard()) == pytest.approx(2 * expected_frames(text), abs=3)
+    assert harness.transcripts() == [text] * 3
+    assert loud_frames(harness.voice.heard()) == pytest.approx(3 * expected_frames(text), abs=4)
 
 
 @pytest.mark.parametrize(
@@ -82,18 +88,20 @@ async def test_long_texts_are_not_cached(harness: BotHarness, alice: int) -> Non
     [Fault.cut_after(44 + 9_600), Fault.quota_after(44 + 9_600), Fault.server_error()],
     ids=["cut-mid-stream", "quota-mid-stream", "server-error"],
 )
-async def test_a_failed_download_is_not_replayed(harness: BotHarness, alice: int, fault: Fault) -> None:
-    harness.server.faults.append(fault)
+async def test_a_failed_download_is_never_replayed(harness: BotHarness, alice: int, fault: Fault) -> None:
     harness.server.chunk_bytes = 2000
-    await say_and_wait(harness, alice, "hello there")
+    await say_and_wait(harness, alice, "hello there")  # said once: the next whole download would be kept
+    harness.server.faults.append(fault)
+    await say_and_wait(harness, alice, "hello there")  # fails part-way or at once: nothing is kept
+    before = len(harness.voice.heard())
     await say_and_wait(harness, alice, "hello there")
 
-    assert harness.transcripts()[-1] == "hello there"
-    assert len(harness.transcripts()) >= 2  # asked again: the broken audio was not kept
-    assert loud_frames(harness.voice.heard()) >= expected_frames("hello there") - 2  # the second time all of it
+    assert harness.transcripts() == ["hello there"] * 3  # asked again: the broken audio was not kept
+    assert loud_frames(harness.voice.heard()[before:]) == pytest.approx(expected_frames("hello there"), abs=2)
 
 
 async def test_a_skipped_phrase_is_not_kept_half_heard(harness: BotHarness, alice: int) -> None:
+    await say_and_wait(harness, alice, "skip me half way")
     harness.server.realtime_factor = 1.0  # slow enough to skip in the middle
     await harness.say(alice, "skip me half way")
     await harness.wait_until_speaking()
@@ -101,9 +109,11 @@ async def test_a_skipped_phrase_is_not_kept_half_heard(harness: BotHarness, alic
     await harness.fake.run_command(alice, "skip")
     await harness.wait_until_quiet()
     harness.server.realtime_factor = None
+    before = len(harness.voice.heard())
     await say_and_wait(harness, alice, "skip me half way")
 
-    assert harness.transcripts() == ["skip me half way", "skip me half way"]
+    assert harness.transcripts() == ["skip me half way"] * 3
+    assert loud_frames(harness.voice.heard()[before:]) == pytest.approx(expected_frames("skip me half way"), abs=2)
 
 
 async def test_the_cache_can_be_turned_off(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> None:
@@ -113,9 +123,9 @@ async def test_the_cache_can_be_turned_off(asyncflow: FakeAsyncFlow, make_settin
     try:
         member = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
         harness.fake.build_guild()
-        await say_and_wait(harness, member, "gg")
-        await say_and_wait(harness, member, "gg")
-        assert harness.transcripts() == ["gg", "gg"]
+        for _ in range(3):
+            await say_and_wait(harness, member, "gg")
+        assert harness.transcripts() == ["gg"] * 3
         assert harness.live_engine.phrase_cache is None
     finally:
         await harness.stop()
@@ -138,10 +148,10 @@ async def test_one_server_never_hears_another_servers_cached_audio(
         await utterance.discard()
         return utterance
 
-    first, other_server, same_server = await speak(1), await speak(2), await speak(1)
+    heard = [await speak(server_id) for server_id in (1, 1, 2, 2, 1)]
 
-    assert [first.from_cache, other_server.from_cache, same_server.from_cache] == [False, False, True]
-    assert len(asyncflow.tts_requests) == 2
+    assert [utterance.from_cache for utterance in heard] == [False, False, False, False, True]
+    assert len(asyncflow.tts_requests) == 4
 
 
 async def _ignore(_message: str) -> None:
@@ -155,17 +165,36 @@ async def _drain(source: StreamingAudioSource) -> None:
 
 def test_the_byte_budget_holds_and_the_least_recently_used_phrase_goes_first() -> None:
     second = DISCORD_FORMAT.bytes_per_second
-    cache = PhraseCache(max_bytes=8 * second, max_chars=50)  # entries up to 2 s (a quarter)
-    cache.put("a", bytes(2 * second))
-    cache.put("b", bytes(2 * second))
-    cache.put("c", bytes(2 * second))
+    cache = PhraseCache(max_bytes=8 * second, max_chars=50, keep_after=1)  # entries up to 2 s (a quarter)
+    noise = np.random.default_rng(5).integers(-9000, 9000, 3 * second // 2, dtype=np.int16).astype("<i2").tobytes()
+
+    def audio(size: int) -> bytes:  # true stereo (left != right), so nothing is stored as mono
+        return noise[:size]
+
+    cache.put("a", audio(2 * second))
+    cache.put("b", audio(2 * second))
+    cache.put("c", audio(2 * second))
     assert cache.get("a", "text a") is not None  # a is now the most recently used
-    cache.put("d", bytes(2 * second))
-    cache.put("e", bytes(2 * second))  # over budget: b, the least recently used, goes
+    cache.put("d", audio(2 * second))
+    cache.put("e", audio(2 * second))  # over budget: b, the least recently used, goes
 
     assert cache.get("b", "text b") is None
     assert all(cache.get(key, "text") is not None for key in "acde")
     assert cache.size_bytes <= 8 * second
-    cache.put("huge", bytes(3 * second))  # more than a quarter of the budget: never kept
+    cache.put("huge", audio(3 * second))  # more than a quarter of the budget: never kept
     assert cache.get("huge", "text") is None
     assert not cache.wants("x" * 51)
+
+
+def test_a_phrase_is_kept_only_when_downloaded_again() -> None:
+    cache = PhraseCache(max_bytes=10_000_000, max_chars=50)
+    stereo_of_mono = np.repeat(np.arange(-500, 500, dtype="<i2"), 2).tobytes()
+    cache.put("once", stereo_of_mono)
+    assert cache.get("once", "text") is None
+    cache.put("once", stereo_of_mono)
+    assert cache.get("once", "text") == stereo_of_mono
+    assert cache.size_bytes == len(stereo_of_mono) // 2  # identical channels are kept once
+    true_stereo = np.arange(-500, 500, dtype="<i2").tobytes()
+    for _ in range(2):
+        cache.put("stereo", true_stereo)
+    assert cache.get("stereo", "text") == true_stereo

@@ -2,8 +2,11 @@
 
 Keyed by everything that decides the audio (the server, the endpoint and the whole request body: text,
 voice, model, language, format), so a hit is exactly what AsyncFlow would have sent again. Entries are
-Discord-format PCM, least recently used first out when the byte budget is full. Only whole, successful
-downloads are kept: a cut, skipped or failed one never is. The server id is part of the key so one
+Discord-format PCM (kept as mono when both channels are the same, as they are for the mono audio we
+request: twice the phrases in the same memory), least recently used first out when the byte budget is full.
+A phrase is kept only the second time it is downloaded (a few bytes remember the first time), so the many
+texts said once never push out the ones said again and again. Only whole, successful downloads are kept: a
+cut, skipped or failed one never is. The server id is part of the key so one
 server can't learn, by how fast the bot answers, what another server said.
 
 ``bench/api_cost.py`` measures what it saves on a realistic stream of chat messages.
@@ -15,10 +18,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from cachetools import LRUCache
 
 from .audio_format import DISCORD_FORMAT
+from .pcm_convert import mono16_to_stereo
 
+SEEN_ONCE_KEYS = 20_000
+"""How many phrases not kept yet are remembered (by hash, not audio) to recognise the next time."""
 MAX_ENTRY_SECONDS = 20
 """A phrase longer than this (in audio) is never kept, whatever the character limit says."""
 
@@ -26,9 +33,12 @@ MAX_ENTRY_SECONDS = 20
 class PhraseCache:
     """An LRU cache of phrase audio, bounded in bytes. Runs on the event loop only."""
 
-    def __init__(self, *, max_bytes: int, max_chars: int) -> None:
+    def __init__(self, *, max_bytes: int, max_chars: int, keep_after: int = 2) -> None:
+        """``keep_after``: a phrase's audio is kept the ``keep_after``-th time it is downloaded (1: at once)."""
         self.max_chars = max_chars
-        self._entries: LRUCache[str, bytes] = LRUCache(maxsize=max(1, max_bytes), getsizeof=len)
+        self.keep_after = keep_after
+        self._entries: LRUCache[str, _Entry] = LRUCache(maxsize=max(1, max_bytes), getsizeof=_Entry.size)
+        self._downloads: LRUCache[int, int] = LRUCache(maxsize=SEEN_ONCE_KEYS)  # hash(key) -> times downloaded
         self.max_entry_bytes = min(max_bytes // 4, MAX_ENTRY_SECONDS * DISCORD_FORMAT.bytes_per_second)
         self.hits = 0
         self.misses = 0
@@ -45,17 +55,25 @@ class PhraseCache:
     def get(self, key: str, text: str) -> bytes | None:
         if not self.wants(text):
             return None
-        audio = self._entries.get(key)
-        if audio is None:
+        entry = self._entries.get(key)
+        if entry is None:
             self.misses += 1
             return None
         self.hits += 1
         self.characters_saved += len(text)
-        return audio
+        return entry.audio()
 
     def put(self, key: str, audio: bytes) -> None:
-        if 0 < len(audio) <= self.max_entry_bytes:
-            self._entries[key] = audio
+        """Keep ``audio`` (Discord-format PCM) for ``key``, unless it is empty or too long."""
+        if not 0 < len(audio) <= self.max_entry_bytes:
+            return
+        fingerprint = hash(key)
+        downloads = self._downloads.get(fingerprint, 0) + 1
+        if downloads < self.keep_after:
+            self._downloads[fingerprint] = downloads  # remember that it was said, not the audio
+            return
+        self._downloads.pop(fingerprint, None)
+        self._entries[key] = _Entry.of(audio)
 
     @property
     def size_bytes(self) -> int:
@@ -69,3 +87,25 @@ class PhraseCache:
             f"<PhraseCache phrases={len(self)} bytes={self.size_bytes}/{int(self._entries.maxsize)} "
             f"hits={self.hits} misses={self.misses}>"
         )
+
+
+class _Entry:
+    __slots__ = ("_mono", "_pcm")
+
+    def __init__(self, pcm: bytes, *, mono: bool) -> None:
+        self._pcm = pcm
+        self._mono = mono
+
+    @classmethod
+    def of(cls, stereo: bytes) -> _Entry:
+        frames = np.frombuffer(stereo, dtype="<u4")  # one stereo sample pair per element
+        left, right = frames & 0xFFFF, frames >> 16
+        if np.array_equal(left, right):
+            return cls(left.astype("<u2").tobytes(), mono=True)
+        return cls(stereo, mono=False)
+
+    def audio(self) -> bytes:
+        return mono16_to_stereo(self._pcm) if self._mono else self._pcm
+
+    def size(self) -> int:
+        return len(self._pcm)
