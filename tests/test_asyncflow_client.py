@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
@@ -313,3 +314,48 @@ def test_bytes_that_only_look_like_the_start_of_the_marker_are_passed_on() -> No
     out2, found = scanner.feed(b"OR but not a marker")
     assert not found
     assert out1 + out2 + scanner.flush() == b"xx--ERROR but not a marker"
+
+
+# -- client-side concurrency limit ------------------------------------------------------------------------------------
+
+
+async def test_the_concurrency_limit_keeps_requests_under_the_plans_cap(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
+    asyncflow.max_concurrent = 2  # the plan's cap: a third open request would get a 429
+    asyncflow.realtime_factor = 4.0  # each download stays open ~0.3 s
+    client = make_client(max_concurrent_requests=2)
+
+    bodies = await asyncio.gather(*(read_all(client, text=f"message {n}") for n in range(6)))
+
+    assert all(body.startswith(b"RIFF") for body in bodies)
+    assert asyncflow.peak_in_flight == 2
+    assert len(asyncflow.tts_requests) == 6  # no 429 was collected and retried
+    assert client.requests_open == 0
+
+
+async def test_without_the_limit_the_cap_is_met_with_429s_and_retries(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
+    asyncflow.max_concurrent = 2
+    asyncflow.realtime_factor = 4.0
+    client = make_client()
+
+    await asyncio.gather(*(read_all(client, text=f"message {n}") for n in range(4)), return_exceptions=True)
+
+    assert len(asyncflow.tts_requests) > 4  # the contrast: refused requests had to be sent again
+
+
+async def test_a_slot_is_given_back_when_a_request_fails_or_is_abandoned(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
+    client = make_client(max_concurrent_requests=1, max_retries=0)
+    asyncflow.faults.append(Fault.voice_not_found())
+    with pytest.raises(VoiceNotFound):
+        await read_all(client)
+    response = await client.open_speech("left open, then closed without reading")
+    await response.aclose()
+    await response.aclose()  # twice: the slot is given back once
+
+    assert client.requests_open == 0
+    assert (await read_all(client)).startswith(b"RIFF")  # the single slot is free again

@@ -103,6 +103,10 @@ class Voice:
         )
 
 
+def _nothing() -> None:
+    return None
+
+
 class SpeechResponse:
     """An open speech download. Iterate :meth:`chunks` once, and always :meth:`aclose` (or use ``async with``)."""
 
@@ -114,8 +118,10 @@ class SpeechResponse:
         *,
         container: Literal["wav", "raw"],
         chunk_timeout: float,
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self._response = response
+        self._on_close = on_close
         self._body = body
         self._first_chunk = first_chunk
         self._chunk_timeout = chunk_timeout
@@ -155,7 +161,12 @@ class SpeechResponse:
             yield tail
 
     async def aclose(self) -> None:
-        await self._response.aclose()
+        try:
+            await self._response.aclose()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()  # gives the request slot back (once)
 
     async def __aenter__(self) -> SpeechResponse:
         return self
@@ -224,6 +235,11 @@ class AsyncFlowClient:
             transport=transport,
             follow_redirects=False,
         )
+        limit = settings.max_concurrent_requests
+        self._slots = asyncio.Semaphore(limit) if limit is not None else None
+        """Speech requests open at once, kept under the plan's cap instead of collecting 429s."""
+        self.requests_open = 0
+        """Speech requests holding a slot now (counted only when there is a limit)."""
 
     def __repr__(self) -> str:
         return f"AsyncFlowClient(base_url={str(self._settings.base_url)!r})"
@@ -268,18 +284,45 @@ class AsyncFlowClient:
         container: Literal["wav", "raw"] = "wav" if self._settings.endpoint == "file" else "raw"
 
         async def attempt() -> SpeechResponse:
-            response = await self._send("POST", path, json_body=body, stream=True)
-            body_iter = response.aiter_bytes()
+            # A slot is held from the request until the response is closed, and given back between retries.
+            release = await self._take_slot()
             try:
-                first = await self._first_chunk(body_iter)
+                response = await self._send("POST", path, json_body=body, stream=True)
+                body_iter = response.aiter_bytes()
+                try:
+                    first = await self._first_chunk(body_iter)
+                except BaseException:
+                    await response.aclose()
+                    raise
             except BaseException:
-                await response.aclose()
+                release()
                 raise
             return SpeechResponse(
-                response, body_iter, first, container=container, chunk_timeout=self._settings.chunk_timeout
+                response,
+                body_iter,
+                first,
+                container=container,
+                chunk_timeout=self._settings.chunk_timeout,
+                on_close=release,
             )
 
         return await self._with_retries(attempt, on_retry)
+
+    async def _take_slot(self) -> Callable[[], None]:
+        """Wait for a free request slot (when ``max_concurrent_requests`` is set); returns its release."""
+        slots = self._slots
+        if slots is None:
+            return _nothing
+        if slots.locked():
+            log.debug("all %s AsyncFlow request slots are busy; waiting", self._settings.max_concurrent_requests)
+        await slots.acquire()
+        self.requests_open += 1
+
+        def release() -> None:
+            self.requests_open -= 1
+            slots.release()
+
+        return release
 
     async def _first_chunk(self, body: AsyncIterator[bytes]) -> bytes:
         try:

@@ -63,6 +63,8 @@ class AsyncFlowSettings(_Section):
     max_retries: int = Field(default=3, ge=0, le=10)
     max_retry_wait: float = Field(default=30.0, ge=0)
     """A rate-limit wait longer than this is not waited out: the member is told to try later."""
+    max_concurrent_requests: int | None = Field(default=None, ge=1, le=1000)
+    """Speech requests open at once at most (your plan's concurrency cap); unset: no limit."""
 
 
 class SpeechSettings(_Section):
