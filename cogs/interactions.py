@@ -53,6 +53,14 @@ async def speak_for_member(
         await reply(interaction, str(refusal))
         return
 
+    if player.is_full:
+        await reply(interaction, f"The queue is full ({engine.settings.speech.queue_limit} messages) — wait a moment.")
+        return
+    limited = await engine.limits.admit(guild.id, member.id, len(text))
+    if limited is not None:
+        await reply(interaction, limited.message)
+        return
+
     # Answer within Discord's 3 seconds; the download starts now, alongside the voice connection.
     await interaction.response.defer(ephemeral=True, thinking=True)
     item = SpeechItem(

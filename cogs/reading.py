@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 NOTICE_INTERVAL_S = 600.0  # the same problem is posted in a server at most this often
 MAX_REMEMBERED_PREFIXES = 2000
+QUEUE_FULL_NOTICE = "Skipping some messages: too many are waiting to be read. I'll catch up with new ones."
 
 
 class Announcer:
@@ -84,6 +85,14 @@ class ReadingCog(EngineCog, name="Reading"):
         text = self._speech_for(message, prefs, author_prefs, remember_prefix=True)
         if text is None:
             return
+        if player.is_full:
+            await self._notice(message.channel, guild.id, QUEUE_FULL_NOTICE, reason="queue-full")
+            return
+        refusal = await self.engine.limits.admit(guild.id, message.author.id, len(text))
+        if refusal is not None:
+            log.info("not reading message %s in guild %s: %s", message.id, guild.id, refusal.reason)
+            await self._notice(message.channel, guild.id, refusal.notice, reason=refusal.reason)
+            return
         if join_channel is not None and isinstance(message.author, discord.Member):
             try:
                 channel_to_join(message.author, busy=False)
@@ -107,8 +116,8 @@ class ReadingCog(EngineCog, name="Reading"):
         )
         try:
             player.enqueue(item)
-        except QueueFull:
-            log.info("queue full in guild %s; message %s not read", guild.id, message.id)
+        except QueueFull:  # filled up while we were joining
+            await self._notice(message.channel, guild.id, QUEUE_FULL_NOTICE, reason="queue-full")
 
     def _channel_to_join(
         self,
@@ -206,10 +215,12 @@ class ReadingCog(EngineCog, name="Reading"):
 
         return notify
 
-    async def _notice(self, channel: discord.abc.Messageable, guild_id: int, text: str) -> None:
-        """Post a problem in the channel being read, silently, and not again for a while."""
+    async def _notice(
+        self, channel: discord.abc.Messageable, guild_id: int, text: str, *, reason: str | None = None
+    ) -> None:
+        """Post a problem in the channel being read, silently, and not again for a while (per text or reason)."""
         now = time.monotonic()
-        key = (guild_id, text)
+        key = (guild_id, reason or text)
         if now - self._notices.get(key, float("-inf")) < NOTICE_INTERVAL_S:
             return
         self._notices[key] = now

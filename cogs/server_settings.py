@@ -37,6 +37,7 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         for setting in SETTINGS:
             value = await self._shown(guild, prefs, setting.name)
             lines.append(f"`{setting.name}`: {value} — {setting.help}")
+        lines.append(await self._usage_line(guild.id))
         own_voice = await self.engine.voices.name_of(member.voice_id) if member.voice_id else None
         lines += [
             "",
@@ -46,6 +47,18 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
             f"Your messages are read: {'no (`/opt-in` to change)' if member.opted_out else 'yes (`/opt-out` to stop)'}",
         ]
         await reply(interaction, "\n".join(lines))
+
+    async def _usage_line(self, guild_id: int) -> str:
+        limits = self.engine.limits.settings
+        used = await self.engine.limits.used_today(guild_id)
+        budget = f"of {limits.server_daily_characters:,} " if limits.server_daily_characters else ""
+        rates = []
+        if limits.member_messages_per_minute:
+            rates.append(f"{limits.member_messages_per_minute} a minute per member")
+        if limits.server_messages_per_minute:
+            rates.append(f"{limits.server_messages_per_minute} a minute for the server")
+        rate_text = f"; at most {' and '.join(rates)}" if rates else ""
+        return f"Spoken today: {used:,} {budget}characters (resets at midnight UTC){rate_text} (bot config)"
 
     async def _shown(self, guild: discord.Guild, prefs: GuildPrefs, name: str) -> str:
         setting = BY_NAME[name]

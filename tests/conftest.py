@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cogs.engine.asyncflow_client import AsyncFlowClient
-from cogs.engine.settings import AsyncFlowSettings, Settings, SpeechSettings
+from cogs.engine.settings import AsyncFlowSettings, LimitsSettings, Settings, SpeechSettings
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow
 
 
@@ -27,7 +27,9 @@ def make_settings(asyncflow: FakeAsyncFlow, tmp_path: Path) -> SettingsFactory:
     """Settings aimed at the stand-in, with short timeouts so fault tests finish quickly."""
 
     def make(
-        asyncflow_overrides: dict[str, Any] | None = None, speech_overrides: dict[str, Any] | None = None
+        asyncflow_overrides: dict[str, Any] | None = None,
+        speech_overrides: dict[str, Any] | None = None,
+        limits_overrides: dict[str, Any] | None = None,
     ) -> Settings:
         api = {
             "api_key": DEFAULT_API_KEY,
@@ -43,6 +45,14 @@ def make_settings(asyncflow: FakeAsyncFlow, tmp_path: Path) -> SettingsFactory:
             {
                 "asyncflow": AsyncFlowSettings.model_validate({**api, **(asyncflow_overrides or {})}),
                 "speech": SpeechSettings.model_validate({**speech, **(speech_overrides or {})}),
+                # Rate limits and budgets are off unless a test is about them.
+                "limits": LimitsSettings.model_validate(
+                    {
+                        "member_messages_per_minute": 0,
+                        "server_messages_per_minute": 0,
+                        **(limits_overrides or {}),
+                    }
+                ),
                 "storage": {"sqlite_path": tmp_path / "preferences.sqlite3"},
             }
         )

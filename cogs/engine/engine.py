@@ -19,6 +19,7 @@ from .guild_player import GuildPlayer
 from .phrase_cache import PhraseCache
 from .preferences import PreferencesStore
 from .settings import Settings, load_settings
+from .speech_limits import SpeechLimits
 from .sqlite_preferences import SqlitePreferences
 from .voice_catalog import VoiceCatalog
 
@@ -59,6 +60,7 @@ class TTSEngine:
             else None
         )
         self.preferences: PreferencesStore = preferences or SqlitePreferences(settings.storage.sqlite_path)
+        self.limits = SpeechLimits(settings.limits, self.preferences)
         self._started = False
         self._start_lock = asyncio.Lock()
         self.voice_client_class = voice_client_class

@@ -78,10 +78,15 @@ class GuildPlayer:
         """Items waiting behind the one being spoken."""
         return len(self._queue) + (1 if self._next is not None else 0)
 
+    @property
+    def is_full(self) -> bool:
+        """:meth:`enqueue` would raise :class:`QueueFull`."""
+        return self.pending >= self._settings.queue_limit
+
     def enqueue(self, item: SpeechItem) -> int:
         """Queue ``item`` and return how many items are ahead of it (0: it is spoken next, right away)."""
         ahead = self.pending + (1 if self._current is not None else 0)
-        if self.pending >= self._settings.queue_limit:
+        if self.is_full:
             raise QueueFull(self._settings.queue_limit)
         if self._current is None and self._next is None and not self._queue:
             self._current = self._start(item)  # idle: start downloading now, before the voice join completes

@@ -98,5 +98,13 @@ class PreferencesStore(Protocol):
     async def forget_member(self, user_id: int) -> None:
         """Delete everything stored about this member, in every server."""
 
+    async def usage(self, guild_id: int, day: str) -> int:
+        """Characters spoken in ``guild_id`` on ``day`` (an ISO date, UTC)."""
+        ...
+
+    async def add_usage(self, guild_id: int, day: str, characters: int) -> int:
+        """Count ``characters`` more for ``day`` (older days of the server are dropped); returns the new total."""
+        ...
+
     async def forget_guild(self, guild_id: int) -> None:
         """Delete everything stored about this server (the bot was removed from it)."""

@@ -84,6 +84,15 @@ class SpeechSettings(_Section):
     """Seconds to stay after the last human leaves the bot's voice channel."""
 
 
+class LimitsSettings(_Section):
+    member_messages_per_minute: int = Field(default=12, ge=0, le=10_000)
+    """Texts one member can have spoken per minute in a server (/say and read messages); 0: no limit."""
+    server_messages_per_minute: int = Field(default=60, ge=0, le=100_000)
+    """Texts one server can have spoken per minute; 0: no limit."""
+    server_daily_characters: int = Field(default=0, ge=0)
+    """Characters one server can have spoken per UTC day; 0: no limit."""
+
+
 class StorageSettings(_Section):
     sqlite_path: Path = Path("data/preferences.sqlite3")
     """Where server and member preferences are kept (created on first start)."""
@@ -102,6 +111,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     asyncflow: AsyncFlowSettings = AsyncFlowSettings()
     speech: SpeechSettings = SpeechSettings()
+    limits: LimitsSettings = LimitsSettings()
     storage: StorageSettings = StorageSettings()
 
     @classmethod

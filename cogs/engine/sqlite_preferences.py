@@ -72,6 +72,15 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ) WITHOUT ROWID;
     CREATE INDEX spoken_names_by_user ON spoken_names (user_id);
     """,
+    # 3: characters spoken per server per UTC day (the daily budget).
+    """
+    CREATE TABLE daily_usage (
+        guild_id INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        characters INTEGER NOT NULL CHECK (characters >= 0),
+        PRIMARY KEY (guild_id, day)
+    ) WITHOUT ROWID;
+    """,
 )
 """Forward-only schema changes; migration ``n`` (1-based) brings ``user_version`` from ``n - 1`` to ``n``.
 
@@ -264,6 +273,26 @@ class SqlitePreferences:
             await connection.execute("DELETE FROM member_settings WHERE user_id = ?", (user_id,))
             await connection.execute("DELETE FROM spoken_names WHERE user_id = ?", (user_id,))
 
+    async def usage(self, guild_id: int, day: str) -> int:
+        async with self._transaction(write=False) as connection:
+            value = await _fetch_value(
+                connection, "SELECT characters FROM daily_usage WHERE guild_id = ? AND day = ?", (guild_id, day)
+            )
+        return int(value or 0)
+
+    async def add_usage(self, guild_id: int, day: str, characters: int) -> int:
+        async with self._transaction(write=True) as connection:
+            await connection.execute(
+                "INSERT INTO daily_usage (guild_id, day, characters) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id, day) DO UPDATE SET characters = characters + excluded.characters",
+                (guild_id, day, characters),
+            )
+            await connection.execute("DELETE FROM daily_usage WHERE guild_id = ? AND day < ?", (guild_id, day))
+            value = await _fetch_value(
+                connection, "SELECT characters FROM daily_usage WHERE guild_id = ? AND day = ?", (guild_id, day)
+            )
+        return int(value or 0)
+
     async def forget_guild(self, guild_id: int) -> None:
         def invalidate() -> None:
             self._guilds.pop(guild_id, None)
@@ -272,7 +301,7 @@ class SqlitePreferences:
 
         async with self._transaction(write=True, invalidate=invalidate) as connection:
             # Explicit deletes rather than relying on ON DELETE CASCADE: spoken_names has no parent row.
-            for table in ("linked_channels", "proxy_allowlist", "guild_settings", "spoken_names"):
+            for table in ("linked_channels", "proxy_allowlist", "guild_settings", "spoken_names", "daily_usage"):
                 await connection.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608 (fixed names)
 
     def _require_open(self) -> aiosqlite.Connection:

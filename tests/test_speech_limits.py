@@ -1,0 +1,160 @@
+"""Abuse and cost: per-member and per-server rates, the daily character budget (seen in /settings, kept across
+restarts) and floods of read messages. End to end through the real CommandTree and gateway parsers; what is
+checked is what members are told and what reaches AsyncFlow."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import pytest
+
+from cogs.engine.settings import LimitsSettings
+from cogs.engine.speech_limits import SpeechLimits
+from cogs.engine.sqlite_preferences import SqlitePreferences
+from tests.asyncflow_server import FakeAsyncFlow
+from tests.bot_harness import BotHarness
+from tests.conftest import SettingsFactory
+
+EXTENSIONS = ("cogs.speech", "cogs.reading", "cogs.server_settings")
+HarnessFactory = Callable[..., Coroutine[Any, Any, BotHarness]]
+
+
+@pytest.fixture
+async def make_harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[HarnessFactory]:
+    harnesses: list[BotHarness] = []
+
+    async def make(**limits: Any) -> BotHarness:
+        harness = await BotHarness.create(asyncflow, make_settings(limits_overrides=limits), EXTENSIONS)
+        harnesses.append(harness)
+        return harness
+
+    yield make
+    for harness in harnesses:
+        await harness.stop()
+
+
+def members_in_voice(harness: BotHarness, *names: str) -> list[int]:
+    ids = [harness.fake.add_member(name, voice_channel_id=harness.fake.voice_channel_id) for name in names]
+    harness.fake.build_guild()
+    return ids
+
+
+async def test_a_member_over_the_rate_is_told_how_long_to_wait_and_others_still_speak(
+    make_harness: HarnessFactory,
+) -> None:
+    harness = await make_harness(member_messages_per_minute=2)
+    alice, bob = members_in_voice(harness, "Alice", "Bob")
+
+    await harness.say(alice, "one")
+    await harness.say(alice, "two")
+    refused = await harness.say(alice, "three")
+    await harness.say(bob, "bob speaks")
+    await harness.wait_until_quiet()
+
+    assert refused.texts == [
+        "You're sending messages faster than I can read them here — wait 60 s (at most 2 a minute)."
+    ]
+    assert refused.sent[0].ephemeral
+    assert harness.transcripts() == ["one", "two", "bob speaks"]
+
+
+async def test_the_server_rate_caps_everyone_together(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(server_messages_per_minute=3)
+    alice, bob = members_in_voice(harness, "Alice", "Bob")
+
+    for member, text in [(alice, "a"), (bob, "b"), (alice, "c")]:
+        await harness.say(member, text)
+    refused = await harness.say(bob, "d")
+    await harness.wait_until_quiet()
+
+    assert refused.texts == ["This server is sending more than I can read (3 messages a minute) — wait 60 s."]
+    assert harness.transcripts() == ["a", "b", "c"]
+
+
+async def test_the_daily_budget_refuses_clearly_shows_in_settings_and_survives_a_restart(
+    make_harness: HarnessFactory, make_settings: SettingsFactory
+) -> None:
+    harness = await make_harness(server_daily_characters=20)
+    (alice,) = members_in_voice(harness, "Alice")
+
+    await harness.say(alice, "hello there")  # 11 characters
+    refused = await harness.say(alice, "hello again")  # 11 more would make 22 > 20
+    await harness.wait_until_quiet()
+
+    assert len(refused.texts) == 1
+    assert refused.texts[0].startswith(
+        "This server has used its 20 characters of speech for today (11 used); it resets at midnight UTC, in "
+    )
+    assert harness.transcripts() == ["hello there"]
+    settings_lines = (await harness.command(alice, "settings"))[0].splitlines()
+    assert "Spoken today: 11 of 20 characters (resets at midnight UTC) (bot config)" in settings_lines
+
+    await harness.restart(make_settings(limits_overrides={"server_daily_characters": 20}))
+    assert "Spoken today: 11 of 20 characters (resets at midnight UTC) (bot config)" in (
+        (await harness.command(alice, "settings"))[0].splitlines()
+    )
+    await harness.say(alice, "short")  # 16 of 20: still fits
+    await harness.wait_until_quiet()
+    assert harness.transcripts() == ["hello there", "short"]
+
+
+async def test_a_flood_of_read_messages_never_queues_hundreds_of_api_calls(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(member_messages_per_minute=0, server_messages_per_minute=0)
+    alice, bob = members_in_voice(harness, "Alice", "Bob")
+    await harness.command(alice, "link")
+    harness.server.realtime_factor = 2.0  # speech takes a while: the queue fills up
+
+    for n in range(300):
+        harness.fake.post(alice, f"spam message number {n}")
+    await asyncio.sleep(0.3)
+
+    assert len(harness.server.tts_requests) <= 2  # the one playing and the next: queued text costs nothing yet
+    notices = [body["content"] for _channel, body in harness.fake.channel_posts]
+    assert notices == ["⚠️ Skipping some messages: too many are waiting to be read. I'll catch up with new ones."]
+    stopped = await harness.command(bob, "stop")
+    assert stopped and "Stopped" in stopped[0]
+    await harness.wait_until_quiet()
+    harness.server.realtime_factor = None
+    requests_before = len(harness.server.tts_requests)
+    harness.fake.post(bob, "after the flood")
+    await harness.wait_until_quiet()
+    assert harness.transcripts()[requests_before:] == ["Bob said, after the flood"]
+
+
+async def test_read_messages_over_a_members_rate_are_skipped_with_one_notice(make_harness: HarnessFactory) -> None:
+    harness = await make_harness(member_messages_per_minute=3)
+    (alice,) = members_in_voice(harness, "Alice")
+    await harness.command(alice, "link")
+
+    for n in range(10):
+        harness.fake.post(alice, f"message {n}")
+    await harness.wait_until_quiet(timeout=20)
+
+    assert harness.transcripts() == ["Alice said, message 0", "message 1", "message 2"]
+    notices = [body["content"] for _channel, body in harness.fake.channel_posts]
+    assert notices == ["⚠️ Skipping some messages: one member can have at most 3 a minute read aloud."]
+
+
+async def test_the_rate_resets_a_minute_after_it_began(tmp_path: Any) -> None:
+    now = [1_000_000.0]
+    store = SqlitePreferences(tmp_path / "prefs.sqlite3")
+    await store.open()
+    try:
+        limits = SpeechLimits(
+            LimitsSettings(member_messages_per_minute=2, server_messages_per_minute=0, server_daily_characters=0),
+            store,
+            clock=lambda: now[0],
+        )
+        assert [await limits.admit(1, 7, 5) for _ in range(2)] == [None, None]
+        refusal = await limits.admit(1, 7, 5)
+        assert refusal is not None and refusal.reason == "member-rate"
+        assert await limits.admit(2, 7, 5) is None  # the same member in another server has their own rate
+        now[0] += 30
+        refusal = await limits.admit(1, 7, 5)
+        assert refusal is not None and "wait 30 s" in refusal.message
+        now[0] += 31  # the minute that began with the first message is over
+        assert await limits.admit(1, 7, 5) is None
+    finally:
+        await store.close()
