@@ -467,11 +467,16 @@ def _say_link(url: str) -> str:
 # -- names -------------------------------------------------------------------------------------------------
 
 
+_NO_ANGLE_BRACKETS: Final = str.maketrans("<>", "  ")
+
+
 def _bounded_name(name: str | None) -> str:
     """A user's name as text (its emoji and markup are handled by the later steps), bounded in length."""
     if not name:
         return ""
-    name = " ".join(_normalise(name[: MAX_NAME_CHARS * 4]).split())
+    # Angle brackets would let a name smuggle Discord markup (<a:emoji:1>, <@1>) past the token pass, which
+    # ran before the name was put in; they are never spoken anyway.
+    name = " ".join(_normalise(name[: MAX_NAME_CHARS * 4]).translate(_NO_ANGLE_BRACKETS).split())
     if len(name) > MAX_NAME_CHARS:
         name = name[: _cut_point(name, MAX_NAME_CHARS, sentences=False)]
     return name
