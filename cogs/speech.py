@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from .engine.engine import TTSEngine, engine_for
-from .engine.guild_player import DISCONNECTED, LEFT_BY_SOMEONE, STOPPED_BY_SOMEONE, GuildPlayer
+from .engine.guild_player import DISCONNECTED, LEFT_ALONE, LEFT_BY_SOMEONE, STOPPED_BY_SOMEONE, GuildPlayer
 from .engine.voice_catalog import choice_label
 from .engine.voice_connect import current_channel, leave
 from .engine_cog import EngineCog
@@ -161,7 +161,7 @@ class SpeechCog(EngineCog, name="Speech"):
             log.info("leaving voice in guild %s: no humans left", guild.id)
             player = self.engine.existing_player(guild.id)
             if player is not None:
-                await player.stop()
+                await player.stop(tell=LEFT_ALONE)  # e.g. a moderator moved the bot to an empty channel
             await leave(guild)
         finally:
             self._alone_timers.pop(guild.id, None)

@@ -198,6 +198,10 @@ class RecordingVoiceClient(discord.VoiceClient):
         """The voice connection breaks (as when Discord's voice server goes away)."""
         self._online.clear()
 
+    def restore_connection(self) -> None:
+        """The connection is back (discord.py reconnected); a player waiting for it goes on."""
+        self._online.set()
+
     # -- what a listener in the channel would hear -------------------------------------------------
 
     def speech_packets(self) -> list[bytes]:
@@ -337,6 +341,11 @@ class FakeDiscord:
         guild = self.guild
         member, before, after = guild._update_voice_state(voice_state_payload(user_id, channel_id), channel_id)  # type: ignore[arg-type]
         assert member is not None
+        voice = guild.voice_client
+        if user_id == BOT_ID and channel_id is not None and isinstance(voice, discord.VoiceClient):
+            moved_to = guild.get_channel(channel_id)
+            assert isinstance(moved_to, discord.VoiceChannel)
+            voice.channel = moved_to  # what discord.py's VoiceClient does when Discord moves the bot
         return member, before, after
 
     def interaction(

@@ -204,6 +204,53 @@ async def test_a_voice_connection_that_drops_for_good_is_reported_to_every_waiti
     await second.wait_for("I'm not connected to a voice channel any more, so your message wasn't spoken.")
 
 
+async def test_a_voice_connection_that_comes_back_in_time_loses_nothing(harness: BotHarness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    text = "Spoken across a short drop of the voice connection"
+    reply = await harness.say(alice, text)
+    await harness.wait_until_speaking()
+    await asyncio.sleep(0.2)
+
+    harness.voice.drop_connection()
+    await asyncio.sleep(0.3)  # shorter than the voice client's reconnect timeout
+    sent_while_down = len(harness.voice.packets)
+    await asyncio.sleep(0.1)
+    assert len(harness.voice.packets) == sent_while_down  # nothing is sent into a broken connection
+    harness.voice.restore_connection()
+    await harness.wait_until_quiet()
+
+    assert loud_frames(harness.voice.heard()) == pytest.approx(len(text) * 50 / 20, abs=2)  # every frame
+    assert reply.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>."]
+    again = await harness.say(alice, "And again")
+    await harness.wait_until_quiet()
+    assert again.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>."]
+
+
+async def test_moved_to_an_empty_channel_the_bot_leaves_and_tells_those_waiting(harness: BotHarness) -> None:
+    from tests.discord_fakes import BOT_ID
+
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    await harness.say(alice, "A long message that a moderator interrupts by moving the bot away")
+    queued = await harness.say(bob, "Queued behind it")
+    await harness.wait_until_speaking()
+    harness.fake.move_member(BOT_ID, harness.fake.voice_channel_id)  # the gateway's record of where the bot is
+
+    member, before, after = harness.fake.move_member(BOT_ID, harness.fake.other_voice_channel_id)
+    harness.bot.dispatch("voice_state_update", member, before, after)
+
+    await queued.wait_for("Nobody was left in my voice channel, so I left and your message wasn't spoken.")
+    async with asyncio.timeout(2):
+        while harness.fake.guild.voice_client is not None:
+            await asyncio.sleep(0.02)
+    assert harness.server.in_flight == 0
+    again = await harness.say(alice, "Back")
+    await harness.wait_until_quiet()
+    assert again.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>."]
+
+
 async def test_the_bot_leaves_when_no_humans_remain(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
