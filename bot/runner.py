@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
 import discord
 from discord.ext import commands
@@ -13,6 +15,7 @@ from cogs.engine.settings import ConfigError, Settings
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.speech", "cogs.members", "cogs.server_settings")
+SHUTDOWN_TIMEOUT_S = 10.0  # a stuck voice disconnect must not keep a stopping bot alive
 READING_EXTENSION = "cogs.reading"  # needs the privileged Message Content intent
 
 
@@ -27,6 +30,9 @@ class TTSBot(commands.Bot):
         )
         self.settings = settings
         self.engine = engine
+        self.stopped = asyncio.Event()
+        """Set once :meth:`close` has stopped the players and closed the HTTP client and the database."""
+        self._close_task: asyncio.Task[None] | None = None
         setattr(self, ENGINE_ATTRIBUTE, engine)
 
     async def setup_hook(self) -> None:
@@ -52,16 +58,58 @@ class TTSBot(commands.Bot):
         log.info("logged in as %s in %d servers", self.user, len(self.guilds))
 
     async def close(self) -> None:
+        """Leave voice, stop the players, close the HTTP client and the database; every call waits for one run."""
+        await asyncio.shield(self.begin_close())
+
+    def begin_close(self) -> asyncio.Task[None]:
+        """Start closing (once) without waiting; what a signal handler, which can't await, calls."""
+        if self._close_task is None:
+            self._close_task = asyncio.create_task(self._close_once(), name="tts-bot-close")
+        return self._close_task
+
+    @property
+    def closing(self) -> bool:
+        return self._close_task is not None
+
+    async def _close_once(self) -> None:
         try:
-            await super().close()
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                try:
+                    await super().close()  # disconnects voice clients, so players end
+                finally:
+                    await self.engine.aclose()  # players, then the HTTP client, then the database
+        except TimeoutError:
+            log.warning("shutdown took longer than %g s; stopping anyway", SHUTDOWN_TIMEOUT_S)
         finally:
-            await self.engine.aclose()
+            self.stopped.set()
+
+
+def stop_on_signals(bot: TTSBot) -> None:
+    """SIGTERM (docker stop, systemd) and SIGINT (Ctrl-C) close ``bot`` cleanly; a second signal changes nothing.
+
+    Where the loop can't take signal handlers (Windows), Ctrl-C still ends ``asyncio.run`` the usual way.
+    """
+    loop = asyncio.get_running_loop()
+
+    def request_stop(name: str) -> None:
+        if bot.closing:
+            log.info("received %s again; already shutting down", name)
+            return
+        log.info("received %s, shutting down", name)
+        bot.begin_close()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, request_stop, signum.name)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - not on this platform
+            log.debug("cannot handle %s here", signum.name)
 
 
 async def run_bot(settings: Settings) -> None:
     token = settings.require_token()
     engine = TTSEngine(settings)
     async with TTSBot(settings, engine) as bot:
+        stop_on_signals(bot)
         try:
             await bot.start(token)
         except discord.PrivilegedIntentsRequired:
