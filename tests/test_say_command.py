@@ -138,6 +138,20 @@ async def test_stop_clears_the_queue_and_silences_the_bot(harness: BotHarness) -
     assert harness.server.in_flight == 0
 
 
+async def test_say_right_after_stop_is_spoken_next_and_says_so(harness: BotHarness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    await harness.say(alice, "One long message to be stopped part of the way through")
+    await harness.wait_until_speaking()
+
+    await harness.fake.run_command(alice, "stop")
+    again = await harness.say(alice, "Right after")  # before the stopped item has quite ended
+    await harness.wait_until_quiet()
+
+    assert again.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>."]  # not "1 message ahead"
+    assert harness.transcripts()[-1] == "Right after"
+
+
 async def test_leave_disconnects(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
@@ -404,7 +418,11 @@ async def test_a_stalled_download_pauses_with_silence_frames_and_never_bursts(ha
 
     times = [t for t, encoded, _ in harness.voice.packets if encoded]
     gaps = np.diff(times)[1:]  # discord.py's player waits 40 ms before its second frame
-    assert gaps.min() > 0.010  # no burst of back-to-back frames after the stall
+    # A read() that blocked through the 0.9 s stall would be followed by ~45 frames back to back. On a busy
+    # machine one late frame can be followed by one early one (the player's catch-up): never two in a row.
+    short = gaps < 0.010
+    assert not np.any(short[1:] & short[:-1]), gaps
+    assert short.sum() <= 2, gaps
     assert np.percentile(gaps, 99) < 0.030
     heard = harness.voice.heard()
     assert loud_frames(heard) == pytest.approx(len("A message whose download stalls halfway") * 50 / 20, abs=3)

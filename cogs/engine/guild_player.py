@@ -86,7 +86,8 @@ class GuildPlayer:
 
     def enqueue(self, item: SpeechItem) -> int:
         """Queue ``item`` and return how many items are ahead of it (0: it is spoken next, right away)."""
-        ahead = self.pending + (1 if self._current is not None else 0)
+        current = self._current
+        ahead = self.pending + (1 if current is not None and not current.interrupted else 0)  # skipped: ending
         if self.is_full:
             raise QueueFull(self._settings.queue_limit)
         if self._current is None and self._next is None and not self._queue:
