@@ -278,7 +278,7 @@ def report(cases: Sequence[Case], seconds: float) -> None:
             )
         print(
             f"{case.streams:7d} {'yes' if case.stalled else 'no':>5} {'libopus':>8} "
-            f"{1000 * case.libopus_cpu_per_audio_s:6.2f}   (silence frames while stalled: {case.silence_frames}; "
+            f"{1000 * case.libopus_cpu_per_audio_s:6.2f}   (silence frames, download behind: {case.silence_frames}; "
             f"stand-in used {case.server_cpu_s / case.wall_s:.2f} of a core)"
         )
     print(
