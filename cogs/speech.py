@@ -16,9 +16,23 @@ from discord import app_commands
 from discord.ext import commands
 
 from .engine.engine import TTSEngine, engine_for
-from .engine.guild_player import DISCONNECTED, LEFT_ALONE, LEFT_BY_SOMEONE, STOPPED_BY_SOMEONE, GuildPlayer
+from .engine.guild_player import (
+    CHANNEL_DELETED,
+    DISCONNECTED,
+    LEFT_ALONE,
+    LEFT_BY_SOMEONE,
+    STOPPED_BY_SOMEONE,
+    GuildPlayer,
+)
 from .engine.voice_catalog import choice_label
-from .engine.voice_connect import current_channel, leave
+from .engine.voice_connect import (
+    current_channel,
+    leave,
+    lost_permissions_message,
+    missing_voice_permissions,
+    server_muted,
+    server_muted_message,
+)
 from .engine_cog import EngineCog
 from .interactions import followup, reply, speak_for_member
 
@@ -131,16 +145,69 @@ class SpeechCog(EngineCog, name="Speech"):
             if after.channel is None:  # we left, were kicked, or the channel was deleted
                 player = self.engine.existing_player(guild.id)
                 if player is not None:
-                    await player.stop(tell=DISCONNECTED)
+                    deleted = before.channel is not None and guild.get_channel(before.channel.id) is None
+                    await player.stop(tell=CHANNEL_DELETED if deleted else DISCONNECTED)
                 self._cancel_alone_timer(guild.id)
             elif before.channel is not None and after.channel.id != before.channel.id:
                 self._check_alone(guild)  # moved by a moderator
+            elif after.mute and not before.mute:
+                await self._stop_if_unheard(guild)
             return
         channel = current_channel(guild)
         if channel is None:
             return
         if (before.channel and before.channel.id == channel.id) or (after.channel and after.channel.id == channel.id):
             self._check_alone(guild)
+
+    # -- the channel is deleted, or the bot can no longer be heard there ---------------------------
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        current = current_channel(channel.guild)
+        if current is None or current.id != channel.id:
+            return
+        log.info("voice channel %s deleted under the bot in guild %s", channel.id, channel.guild.id)
+        player = self.engine.existing_player(channel.guild.id)
+        if player is not None:
+            await player.stop(tell=CHANNEL_DELETED)
+        self._cancel_alone_timer(channel.guild.id)
+        await leave(channel.guild)
+
+    @commands.Cog.listener()
+    async def on_guild_channel_update(self, _before: discord.abc.GuildChannel, after: discord.abc.GuildChannel) -> None:
+        current = current_channel(after.guild)
+        if current is not None and current.id == after.id:
+            await self._stop_if_unheard(after.guild)
+
+    @commands.Cog.listener()
+    async def on_guild_role_update(self, _before: discord.Role, after: discord.Role) -> None:
+        await self._stop_if_unheard(after.guild)
+
+    @commands.Cog.listener()
+    async def on_member_update(self, _before: discord.Member, after: discord.Member) -> None:
+        if self.bot.user is not None and after.id == self.bot.user.id:
+            await self._stop_if_unheard(after.guild)  # e.g. a role was taken away from the bot
+
+    async def _stop_if_unheard(self, guild: discord.Guild) -> None:
+        """Permissions changed or a moderator muted the bot: whatever it would say now, nobody would hear.
+
+        Lost permissions: stop, tell those waiting, leave (``/say`` then explains what is missing).
+        Server-muted: stop and tell them, but stay: a moderator can unmute the bot.
+        """
+        channel = current_channel(guild)
+        if channel is None:
+            return
+        player = self.engine.existing_player(guild.id)
+        missing = missing_voice_permissions(channel)
+        if missing:
+            log.warning("lost %s in voice channel %s of guild %s; leaving", missing, channel.id, guild.id)
+            if player is not None:
+                await player.stop(tell=lost_permissions_message(channel, missing))
+            self._cancel_alone_timer(guild.id)
+            await leave(guild)
+        elif server_muted(guild) and player is not None and player.is_active:
+            log.info("server-muted in voice channel %s of guild %s; queue cleared", channel.id, guild.id)
+            await player.stop(tell=server_muted_message(channel))
 
     def _check_alone(self, guild: discord.Guild) -> None:
         channel = current_channel(guild)

@@ -296,6 +296,46 @@ class FakeDiscord:
                     {"id": str(BOT_ID), "type": 1, "allow": "0", "deny": str(permissions.value)}
                 ]
 
+    # -- gateway events, through discord.py's own parsers ----------------------------------------
+
+    def delete_channel(self, channel_id: int) -> None:
+        """CHANNEL_DELETE: discord.py drops the channel from its cache and dispatches on_guild_channel_delete."""
+        payload = next(channel for channel in self._channels if channel["id"] == str(channel_id))
+        self._channels.remove(payload)
+        self.state.parse_channel_delete({**payload, "guild_id": str(self.guild_id)})
+
+    def change_bot_overwrite(self, channel_id: int, *, deny: discord.Permissions) -> None:
+        """CHANNEL_UPDATE: an admin edits the bot's permission overwrite in a channel (an empty deny lifts it)."""
+        self.deny_in_channel(channel_id, deny)
+        payload = next(channel for channel in self._channels if channel["id"] == str(channel_id))
+        self.state.parse_channel_update({**payload, "guild_id": str(self.guild_id)})
+
+    def change_everyone_permissions(self, permissions: discord.Permissions) -> None:
+        """GUILD_ROLE_UPDATE for @everyone (the bot has no other role here)."""
+        self.everyone_permissions = permissions
+        role = {
+            "id": str(self.guild_id),
+            "name": "@everyone",
+            "permissions": str(permissions.value),
+            "position": 0,
+            "color": 0,
+            "hoist": False,
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
+        self.state.parse_guild_role_update({"guild_id": str(self.guild_id), "role": role})
+
+    def server_mute_bot(self, muted: bool) -> tuple[discord.Member, discord.VoiceState, discord.VoiceState]:
+        """A moderator server-mutes (or unmutes) the bot where it is; returns what on_voice_state_update gets."""
+        guild = self.guild
+        state = guild.me.voice
+        assert state is not None and state.channel is not None
+        payload = {**voice_state_payload(BOT_ID, state.channel.id), "mute": muted}
+        member, before, after = guild._update_voice_state(payload, state.channel.id)  # type: ignore[arg-type]
+        assert member is not None
+        return member, before, after
+
     def build_guild(self) -> discord.Guild:
         """Create (or re-create) the guild in the bot's cache from the current payloads."""
         payload = {

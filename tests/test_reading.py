@@ -352,3 +352,30 @@ async def test_removing_the_bot_from_a_server_forgets_its_settings(reader: BotHa
     reader.bot.dispatch("guild_remove", reader.fake.guild)
     await reader.wait_until_quiet()
     assert (await reader.live_engine.preferences.guild(reader.fake.guild_id)).linked_channels == frozenset()
+
+
+async def test_while_server_muted_nothing_is_read_and_the_channel_is_told_once(reader: BotHarness) -> None:
+    from tests.discord_fakes import BOT_ID
+
+    (alice,) = in_voice(reader, "Alice")
+    await link_text_channel(reader, alice)
+    await reader.join_voice(alice)
+    reader.fake.move_member(BOT_ID, reader.fake.voice_channel_id)
+    await reader.wait_until_quiet()
+    spoken_before = len(reader.transcripts())
+    reader.bot.dispatch("voice_state_update", *reader.fake.server_mute_bot(True))
+
+    reader.fake.post(alice, "first")
+    reader.fake.post(alice, "second")
+    await reader.wait_until_quiet()
+
+    assert len(reader.transcripts()) == spoken_before  # nothing was sent to AsyncFlow
+    posts = [body["content"] for channel, body in reader.fake.channel_posts if channel == reader.fake.text_channel_id]
+    assert posts == [
+        f"⚠️ A moderator server-muted me in <#{reader.fake.voice_channel_id}>, so I'm not reading messages aloud."
+    ]
+
+    reader.bot.dispatch("voice_state_update", *reader.fake.server_mute_bot(False))
+    reader.fake.post(alice, "third")
+    await reader.wait_until_quiet()
+    assert reader.transcripts()[spoken_before:] == ["Alice said, third"]

@@ -14,6 +14,7 @@ from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, tone_for
 from tests.audio_checks import FRAME, dominant_hz, loud_frames
 from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
+from tests.discord_fakes import Conversation, RecordingVoiceClient
 
 
 @pytest.fixture
@@ -263,6 +264,137 @@ async def test_moved_to_an_empty_channel_the_bot_leaves_and_tells_those_waiting(
     again = await harness.say(alice, "Back")
     await harness.wait_until_quiet()
     assert again.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>."]
+
+
+async def _speaking_with_one_queued(harness: BotHarness) -> tuple[int, Conversation, Conversation]:
+    """Alice's long text is playing and Bob's waits behind it; the gateway knows the bot is in the Lounge."""
+    from tests.discord_fakes import BOT_ID
+
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    first = await harness.say(alice, "A long message that is cut off by what happens to the voice channel")
+    second = await harness.say(bob, "Queued behind it")
+    await harness.wait_until_speaking()
+    harness.fake.move_member(BOT_ID, harness.fake.voice_channel_id)
+    return alice, first, second
+
+
+async def _voice_goes_quiet(voice: RecordingVoiceClient) -> int:
+    """Waits until no more packets are sent; returns how many were sent in all."""
+    async with asyncio.timeout(3):
+        while True:
+            sent = len(voice.packets)
+            await asyncio.sleep(0.2)
+            if len(voice.packets) == sent:
+                return sent
+
+
+async def test_deleting_the_bots_voice_channel_stops_it_tells_everyone_and_say_works_elsewhere(
+    harness: BotHarness,
+) -> None:
+    from tests.discord_fakes import BOT_ID
+
+    fake = harness.fake
+    alice, first, second = await _speaking_with_one_queued(harness)
+    voice = harness.voice
+
+    fake.delete_channel(fake.voice_channel_id)
+    deleted = "My voice channel was deleted, so your message wasn't spoken."
+    await first.wait_for(deleted)
+    await second.wait_for(deleted)
+    # Discord then also reports the bot's voice state as gone: nobody is told twice.
+    member, before, after = fake.move_member(BOT_ID, None)
+    harness.bot.dispatch("voice_state_update", member, before, after)
+    await harness.wait_until_quiet()
+
+    assert fake.guild.voice_client is None
+    assert not voice.is_connected()
+    assert first.texts.count(deleted) == 1 and second.texts.count(deleted) == 1
+    assert harness.server.in_flight == 0
+    fake.move_member(alice, fake.other_voice_channel_id)
+    again = await harness.say(alice, "Over here now")
+    await harness.wait_until_quiet()
+    assert again.texts == [f"🔊 Speaking in <#{fake.other_voice_channel_id}>."]
+    assert harness.voice.channel.id == fake.other_voice_channel_id
+    assert loud_frames(harness.voice.heard()) == pytest.approx(len("Over here now") * 50 / 20, abs=2)
+
+
+async def test_losing_the_speak_permission_mid_message_stops_leaves_and_say_explains_until_it_is_back(
+    harness: BotHarness,
+) -> None:
+    fake = harness.fake
+    lounge = f"<#{fake.voice_channel_id}>"
+    alice, first, second = await _speaking_with_one_queued(harness)
+    voice = harness.voice
+
+    fake.change_bot_overwrite(fake.voice_channel_id, deny=discord.Permissions(speak=True))
+    lost = (
+        f"I lost the Speak permission in {lounge}, so I left and your message wasn't spoken. "
+        "Ask an admin to give it back."
+    )
+    await first.wait_for(lost)
+    await second.wait_for(lost)
+    await harness.wait_until_quiet()
+    sent = await _voice_goes_quiet(voice)
+    assert fake.guild.voice_client is None and not voice.is_connected()
+    assert harness.server.in_flight == 0
+
+    refused = await harness.say(alice, "Can you hear me")
+    assert refused.texts == [
+        f"I can't speak in {lounge}: I'm missing the Speak permission there. Ask an admin to grant it to me."
+    ]
+    assert len(voice.packets) == sent  # nothing more went into the channel
+
+    fake.change_bot_overwrite(fake.voice_channel_id, deny=discord.Permissions.none())
+    again = await harness.say(alice, "Back again")
+    await harness.wait_until_quiet()
+    assert again.texts == [f"🔊 Speaking in {lounge}."]
+    assert loud_frames(harness.voice.heard()) == pytest.approx(len("Back again") * 50 / 20, abs=2)
+
+
+async def test_a_role_change_that_takes_connect_and_speak_away_is_named_in_full(harness: BotHarness) -> None:
+    fake = harness.fake
+    _alice, first, second = await _speaking_with_one_queued(harness)
+
+    fake.change_everyone_permissions(discord.Permissions(view_channel=True, send_messages=True))
+
+    lost = (
+        f"I lost the Connect and Speak permissions in <#{fake.voice_channel_id}>, so I left and your message "
+        "wasn't spoken. Ask an admin to give them back."
+    )
+    await first.wait_for(lost)
+    await second.wait_for(lost)
+    await harness.wait_until_quiet()
+    assert fake.guild.voice_client is None
+
+
+async def test_a_server_mute_clears_the_queue_the_bot_stays_and_say_works_after_the_unmute(
+    harness: BotHarness,
+) -> None:
+    fake = harness.fake
+    lounge = f"<#{fake.voice_channel_id}>"
+    alice, first, second = await _speaking_with_one_queued(harness)
+
+    harness.bot.dispatch("voice_state_update", *fake.server_mute_bot(True))
+    muted = f"A moderator server-muted me in {lounge}, so your message wasn't spoken."
+    await first.wait_for(muted)
+    await second.wait_for(muted)
+    await harness.wait_until_quiet()
+    sent = await _voice_goes_quiet(harness.voice)
+    heard_before = loud_frames(harness.voice.heard())
+    assert harness.voice.is_connected()  # a moderator can unmute it: the bot stays
+
+    refused = await harness.say(alice, "Are you there")
+    assert refused.texts == [f"A moderator server-muted me in {lounge} — ask them to unmute me, then use /say again."]
+    assert len(harness.voice.packets) == sent
+
+    harness.bot.dispatch("voice_state_update", *fake.server_mute_bot(False))
+    again = await harness.say(alice, "Unmuted")
+    await harness.wait_until_quiet()
+    assert again.texts == [f"🔊 Speaking in {lounge}."]
+    heard_after = loud_frames(harness.voice.heard())
+    assert heard_after - heard_before == pytest.approx(len("Unmuted") * 50 / 20, abs=2)
 
 
 async def test_the_bot_leaves_when_no_humans_remain(harness: BotHarness) -> None:

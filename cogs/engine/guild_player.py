@@ -29,6 +29,7 @@ VoiceClientGetter = Callable[[], discord.VoiceClient | None]
 
 NOT_CONNECTED = "I'm not connected to a voice channel any more, so your message wasn't spoken."
 DISCONNECTED = "I was disconnected from the voice channel, so your message wasn't spoken."
+CHANNEL_DELETED = "My voice channel was deleted, so your message wasn't spoken."
 STOPPED_BY_SOMEONE = "Someone used /stop, so your message wasn't spoken."
 LEFT_BY_SOMEONE = "Someone used /leave, so your message wasn't spoken."
 LEFT_ALONE = "Nobody was left in my voice channel, so I left and your message wasn't spoken."

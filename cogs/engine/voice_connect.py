@@ -19,6 +19,42 @@ def current_channel(guild: discord.Guild) -> VoiceChannel | None:
     return channel if isinstance(channel, discord.VoiceChannel | discord.StageChannel) else None
 
 
+def missing_voice_permissions(channel: VoiceChannel) -> list[str]:
+    """The permissions the bot needs to be heard in ``channel`` that it lacks there, by their names in Discord."""
+    permissions = channel.permissions_for(channel.guild.me)
+    return [
+        name
+        for name, granted in (
+            ("View Channel", permissions.view_channel),
+            ("Connect", permissions.connect),
+            ("Speak", permissions.speak),
+        )
+        if not granted
+    ]
+
+
+def server_muted(guild: discord.Guild) -> bool:
+    """A moderator server-muted the bot: Discord drops its audio until they unmute it."""
+    state = guild.me.voice
+    return state is not None and state.mute
+
+
+def _names(permissions: list[str]) -> str:
+    return f"{' and '.join(permissions)} permission{'s' if len(permissions) > 1 else ''}"
+
+
+def lost_permissions_message(channel: VoiceChannel, missing: list[str]) -> str:
+    """Told to members whose messages were dropped because the bot can no longer be heard in ``channel``."""
+    return (
+        f"I lost the {_names(missing)} in {channel.mention}, so I left and your message wasn't spoken. "
+        f"Ask an admin to give {'them' if len(missing) > 1 else 'it'} back."
+    )
+
+
+def server_muted_message(channel: VoiceChannel) -> str:
+    return f"A moderator server-muted me in {channel.mention}, so your message wasn't spoken."
+
+
 class JoinRefused(Exception):
     """The bot will not or cannot join; ``str(error)`` is the message for the member."""
 
@@ -38,20 +74,15 @@ def channel_to_join(member: discord.Member, *, busy: bool) -> VoiceChannel:
         raise JoinRefused(f"I'm speaking in {current.mention} right now — join that channel, or wait until I'm done.")
     me = guild.me
     permissions = channel.permissions_for(me)
-    missing = [
-        name
-        for name, granted in (
-            ("View Channel", permissions.view_channel),
-            ("Connect", permissions.connect),
-            ("Speak", permissions.speak),
-        )
-        if not granted
-    ]
+    missing = missing_voice_permissions(channel)
     if missing:
         raise JoinRefused(
-            f"I can't speak in {channel.mention}: I'm missing the {' and '.join(missing)} permission"
-            f"{'s' if len(missing) > 1 else ''} there. Ask an admin to grant "
+            f"I can't speak in {channel.mention}: I'm missing the {_names(missing)} there. Ask an admin to grant "
             f"{'them' if len(missing) > 1 else 'it'} to me."
+        )
+    if current is not None and server_muted(guild):
+        raise JoinRefused(
+            f"A moderator server-muted me in {current.mention} — ask them to unmute me, then use /say again."
         )
     already_there = current is not None and current.id == channel.id
     limit = channel.user_limit
