@@ -90,6 +90,12 @@ class BotHarness:
 
     # -- waiting -----------------------------------------------------------------------------------------
 
+    async def wait_for_event_handlers(self, timeout: float = 10.0) -> None:
+        """Wait until every gateway event dispatched so far (e.g. a burst of posted messages) has been handled."""
+        async with asyncio.timeout(timeout):
+            while any(task.get_name().startswith("discord.py: on_") for task in asyncio.all_tasks()):
+                await asyncio.sleep(0.01)
+
     async def wait_until_quiet(self, timeout: float = 10.0) -> None:
         """Let dispatched events run, then wait until nothing is queued or playing."""
         for _ in range(5):
