@@ -575,3 +575,29 @@ async def test_voice_autocomplete_offers_at_most_25_matching_voices(harness: Bot
     assert narrowed.choices is not None and 1 <= len(narrowed.choices) <= 25
     assert narrowed.choices[0].value == target.voice_id
     assert all(target.name[:4].casefold() in c.name.casefold() for c in narrowed.choices)
+
+
+async def test_a_member_whose_turn_waits_for_a_request_slot_is_told_and_then_heard(
+    asyncflow: FakeAsyncFlow, make_settings: SettingsFactory
+) -> None:
+    harness = await BotHarness.create(asyncflow, make_settings({"max_concurrent_requests": 1}), ["cogs.speech"])
+    try:
+        alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+        harness.fake.build_guild()
+        client = harness.live_engine.client
+        held = await client.open_speech("Another server's long message")  # takes the only slot
+
+        reply = await harness.say(alice, "Waiting my turn")
+        waiting = "AsyncFlow is busy with this bot's other messages (at most 1 at once) — yours starts as soon as one finishes…"
+        await reply.wait_for(waiting)
+        assert harness.server.tts_requests[-1].json["transcript"] == "Another server's long message"  # type: ignore[index]
+        await held.aclose()
+        await harness.wait_until_quiet()
+
+        assert reply.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>.", waiting]
+        assert loud_frames(harness.voice.heard()) == pytest.approx(len("Waiting my turn") * 50 / 20, abs=2)
+        quick = await harness.say(alice, "No wait")  # a free slot: no notice
+        await harness.wait_until_quiet()
+        assert quick.texts == [f"🔊 Speaking in <#{harness.fake.voice_channel_id}>."]
+    finally:
+        await harness.stop()

@@ -60,6 +60,8 @@ QUOTA_MARKER = b"--ERROR:QUOTA_EXCEEDED--"
 
 RetryNotice = Callable[[AsyncFlowError, float], Awaitable[None]]
 """Called before each retry with the error and the seconds until the next attempt."""
+SlotWait = Callable[[bool], None]
+"""Called with True when a request starts waiting for a free slot (``max_concurrent_requests``), then False."""
 
 _ERROR_CLASSES: dict[str, type[AsyncFlowError]] = {
     "INVALID_API_KEY": InvalidApiKey,
@@ -276,7 +278,12 @@ class AsyncFlowClient:
         return "/text_to_speech" if self._settings.endpoint == "file" else "/text_to_speech/streaming"
 
     async def open_speech(
-        self, text: str, *, voice_id: str | None = None, on_retry: RetryNotice | None = None
+        self,
+        text: str,
+        *,
+        voice_id: str | None = None,
+        on_retry: RetryNotice | None = None,
+        on_slot_wait: SlotWait | None = None,
     ) -> SpeechResponse:
         """Request speech and return once its first bytes have arrived. Retries only up to that point."""
         path = self.speech_path
@@ -285,7 +292,7 @@ class AsyncFlowClient:
 
         async def attempt() -> SpeechResponse:
             # A slot is held from the request until the response is closed, and given back between retries.
-            release = await self._take_slot()
+            release = await self._take_slot(on_slot_wait)
             try:
                 response = await self._send("POST", path, json_body=body, stream=True)
                 body_iter = response.aiter_bytes()
@@ -308,14 +315,27 @@ class AsyncFlowClient:
 
         return await self._with_retries(attempt, on_retry)
 
-    async def _take_slot(self) -> Callable[[], None]:
+    @property
+    def max_concurrent_requests(self) -> int | None:
+        return self._settings.max_concurrent_requests
+
+    async def _take_slot(self, on_wait: SlotWait | None) -> Callable[[], None]:
         """Wait for a free request slot (when ``max_concurrent_requests`` is set); returns its release."""
         slots = self._slots
         if slots is None:
             return _nothing
         if slots.locked():
             log.debug("all %s AsyncFlow request slots are busy; waiting", self._settings.max_concurrent_requests)
-        await slots.acquire()
+            if on_wait is not None:
+                on_wait(True)
+                try:
+                    await slots.acquire()
+                finally:
+                    on_wait(False)
+            else:
+                await slots.acquire()
+        else:
+            await slots.acquire()
         self.requests_open += 1
 
         def release() -> None:

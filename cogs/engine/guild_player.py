@@ -34,6 +34,13 @@ STOPPED_BY_SOMEONE = "Someone used /stop, so your message wasn't spoken."
 LEFT_BY_SOMEONE = "Someone used /leave, so your message wasn't spoken."
 LEFT_ALONE = "Nobody was left in my voice channel, so I left and your message wasn't spoken."
 PLAYBACK_FAILED = "Playing your message failed part-way through — try again."
+SLOT_NOTICE_AFTER_S = 1.0
+"""A member whose turn has come but whose request waits for a free slot is told after this long."""
+
+
+def waiting_for_slot_message(limit: int | None) -> str:
+    at_most = f" (at most {limit} at once)" if limit else ""
+    return f"AsyncFlow is busy with this bot's other messages{at_most} — yours starts as soon as one finishes…"
 
 
 class QueueFull(Exception):
@@ -205,7 +212,7 @@ class GuildPlayer:
                 await utterance.discard()
 
     async def _speak(self, utterance: Utterance) -> None:
-        if not await utterance.wait_ready():
+        if not await self._wait_ready(utterance):
             if utterance.error is not None:
                 await _tell(utterance, describe_error(utterance.error))
             return
@@ -232,6 +239,18 @@ class GuildPlayer:
             # discord.py ends playback quietly when the voice connection is lost for good.
             utterance.interrupted = True
             await _tell(utterance, DISCONNECTED)
+
+    async def _wait_ready(self, utterance: Utterance) -> bool:
+        """:meth:`Utterance.wait_ready`, telling the member if their turn has come but the request waits for a
+        slot. Only here: a prefetch that waits while the message before it plays delays nobody."""
+        ready = asyncio.ensure_future(utterance.wait_ready())
+        try:
+            done, _ = await asyncio.wait({ready}, timeout=SLOT_NOTICE_AFTER_S)
+            if not done and utterance.waiting_for_slot and utterance.item.notify_retries:
+                await _tell(utterance, waiting_for_slot_message(self._client.max_concurrent_requests))
+            return await ready
+        finally:
+            ready.cancel()
 
     def _play(self, voice: discord.VoiceClient, utterance: Utterance) -> asyncio.Future[Exception | None]:
         loop = asyncio.get_running_loop()

@@ -54,6 +54,8 @@ class Utterance:
         """Cut off on purpose (skip, stop, leave) or already reported as cut off: say nothing more about it."""
         self.from_cache = False
         """The audio came from the phrase cache: no API call was made."""
+        self.waiting_for_slot = False
+        """The request is queued behind ``max_concurrent_requests`` others (of any server)."""
         self._client = client
         self._cache = cache
         self._cache_scope = cache_scope
@@ -77,7 +79,7 @@ class Utterance:
                     return
             recorder = _Recorder(cache.max_entry_bytes) if cache is not None and key is not None else None
             response = await self._client.open_speech(
-                self.item.text, voice_id=self.item.voice_id, on_retry=self._announce_retry
+                self.item.text, voice_id=self.item.voice_id, on_retry=self._announce_retry, on_slot_wait=self._slot_wait
             )
             async with response:
                 await pump_speech(response, self.source, recorder)
@@ -92,6 +94,9 @@ class Utterance:
             self.error = UnexpectedResponse("the speech download failed unexpectedly")
         finally:
             self.source.finish()
+
+    def _slot_wait(self, waiting: bool) -> None:
+        self.waiting_for_slot = waiting
 
     async def _announce_retry(self, error: AsyncFlowError, delay: float) -> None:
         if self.item.notify_retries:
