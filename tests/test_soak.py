@@ -58,6 +58,18 @@ def resources() -> dict[str, int]:
     }
 
 
+WATCHED_TYPES = ("Utterance", "StreamingAudioSource", "SpeechResponse", "SpeechItem", "Response", "AudioPlayer")
+"""Objects made per utterance; the names are unique enough among what this test process holds."""
+
+
+def live_objects() -> dict[str, int]:
+    """How many objects the garbage collector tracks, and how many of each type made per utterance."""
+    gc.collect()
+    objects = gc.get_objects()
+    counts = Counter(type(obj).__name__ for obj in objects if type(obj).__name__ in WATCHED_TYPES)
+    return {"all": len(objects), **{name: counts[name] for name in WATCHED_TYPES}}
+
+
 def _exists(fd: str) -> bool:
     try:
         os.readlink(f"/proc/self/fd/{fd}")
@@ -87,6 +99,7 @@ async def test_a_thousand_utterances_with_random_faults_end_spoken_or_reported_a
     outcomes: Counter[str] = Counter()
     heard_frames = 0
     baseline: dict[str, int] = {}
+    objects_baseline: dict[str, int] = {}
     for batch in range(UTTERANCES // BATCH):
         conversations: list[Conversation] = []
         for _ in range(BATCH):
@@ -110,7 +123,9 @@ async def test_a_thousand_utterances_with_random_faults_end_spoken_or_reported_a
         harness.fake.conversations.clear()
         if batch == 0:
             baseline = resources()  # after a warm-up batch: pools, caches and the voice connection exist
+            objects_baseline = live_objects()
     final = resources()
+    objects_final = live_objects()
 
     for name, (_fault, words) in FAILING.items():
         assert outcomes[words] == injected[name], (name, outcomes)
@@ -125,3 +140,10 @@ async def test_a_thousand_utterances_with_random_faults_end_spoken_or_reported_a
     assert final["sockets"] <= baseline["sockets"] + 2, (baseline, final)
     assert final["tasks"] <= baseline["tasks"] + 1, (baseline, final)
     assert server.in_flight == 0
+    # Object by object: nothing made for an utterance outlives it (discord.py's voice client keeps its last
+    # player and that player's source), and the garbage collector tracks no more objects than after the first
+    # batch, give or take 1 %.
+    kept_by_the_voice_client = {"AudioPlayer", "StreamingAudioSource"}  # its last player, finished
+    for name in WATCHED_TYPES:
+        assert objects_final[name] <= (1 if name in kept_by_the_voice_client else 0), objects_final
+    assert objects_final["all"] < objects_baseline["all"] * 1.01, (objects_baseline, objects_final)

@@ -165,7 +165,8 @@ class StreamingAudioSource(discord.AudioSource):
             self._closed = True
             self._buffer.clear()
             self._producer_waiting = False
-            callback = self._on_cleanup
+            # discord.py's voice client keeps its last player, and so this source: let go of the utterance.
+            callback, self._on_cleanup = self._on_cleanup, None
         self._call_on_loop(self._space.set)
         if callback is not None:
             self._call_on_loop(callback)
