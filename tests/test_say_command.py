@@ -12,7 +12,7 @@ import pytest
 
 from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, tone_for
 from tests.audio_checks import FRAME, dominant_hz, loud_frames
-from tests.bot_harness import BotHarness
+from tests.bot_harness import BotHarness, every_message_is_private_and_pings_nobody
 from tests.conftest import SettingsFactory
 from tests.discord_fakes import Conversation, RecordingVoiceClient
 
@@ -22,14 +22,6 @@ async def harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> A
     harness = await BotHarness.create(asyncflow, make_settings(), ["cogs.speech"])
     yield harness
     await harness.stop()
-
-
-def every_message_is_private_and_pings_nobody(harness: BotHarness) -> None:
-    for conversation in harness.fake.conversations:
-        for sent in conversation.sent:
-            assert sent.ephemeral, sent
-            if sent.kind != "defer":
-                assert sent.allowed_mentions is not None and sent.allowed_mentions.to_dict()["parse"] == [], sent
 
 
 async def test_say_speaks_the_text_in_the_members_voice_channel(harness: BotHarness) -> None:

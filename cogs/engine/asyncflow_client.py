@@ -51,6 +51,7 @@ from .asyncflow_errors import (
 )
 from .audio_format import REQUESTED_FORMAT
 from .settings import AsyncFlowSettings
+from .wav_reader import WavFormatError, WavStreamReader
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -229,7 +230,8 @@ class AsyncFlowClient:
             headers={"x-api-key": api_key, "version": API_VERSION, "accept": "*/*"},
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout,
-                read=settings.first_byte_timeout,
+                # A backstop only: first_byte_timeout and chunk_timeout are applied around each read, by phase.
+                read=max(settings.first_byte_timeout, settings.chunk_timeout),
                 write=settings.connect_timeout,
                 pool=settings.first_byte_timeout,
             ),
@@ -294,10 +296,18 @@ class AsyncFlowClient:
             # A slot is held from the request until the response is closed, and given back between retries.
             release = await self._take_slot(on_slot_wait)
             try:
-                response = await self._send("POST", path, json_body=body, stream=True)
+                # first_byte_timeout runs from sending the request to the first audio.
+                deadline = asyncio.get_running_loop().time() + self._settings.first_byte_timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        response = await self._send("POST", path, json_body=body, stream=True)
+                except TimeoutError:
+                    raise ApiTimeout(
+                        f"AsyncFlow did not answer within {self._settings.first_byte_timeout:g} s"
+                    ) from None
                 body_iter = response.aiter_bytes()
                 try:
-                    first = await self._first_chunk(body_iter)
+                    first = await self._first_audio(body_iter, container, deadline)
                 except BaseException:
                     await response.aclose()
                     raise
@@ -344,12 +354,38 @@ class AsyncFlowClient:
 
         return release
 
-    async def _first_chunk(self, body: AsyncIterator[bytes]) -> bytes:
+    async def _first_audio(
+        self, body: AsyncIterator[bytes], container: Literal["wav", "raw"], deadline: float
+    ) -> bytes:
+        """The body up to and including its first audio bytes (a WAV header alone is not audio yet).
+
+        Until then nothing has been heard, so a cut or stall is still worth a retry, and a quota marker means the
+        quota was used up before this request, not part-way through it.
+        """
+        received = bytearray()
+        scanner = _MarkerScanner(QUOTA_MARKER)
+        reader = WavStreamReader() if container == "wav" else None
         try:
-            async with asyncio.timeout(self._settings.first_byte_timeout):
+            async with asyncio.timeout_at(deadline):
                 async for chunk in body:
-                    if chunk:
-                        return chunk
+                    if not chunk:
+                        continue
+                    received += chunk
+                    passed, found = scanner.feed(chunk)
+                    if found:
+                        raise QuotaExceeded(
+                            "AsyncFlow's quota was used up before any audio was sent", code="QUOTA_EXCEEDED"
+                        )
+                    if reader is None:
+                        if passed:
+                            return bytes(received)
+                        continue
+                    try:
+                        audio = reader.feed(passed)
+                    except WavFormatError:
+                        return bytes(received)  # not playable: the pipeline says why
+                    if audio or reader.complete:
+                        return bytes(received)
         except TimeoutError:
             raise ApiTimeout(f"AsyncFlow sent no audio within {self._settings.first_byte_timeout:g} s") from None
         except httpx.TimeoutException:
@@ -358,6 +394,8 @@ class AsyncFlowClient:
             raise ApiConnectionError(
                 f"connection to AsyncFlow dropped before any audio ({type(error).__name__})"
             ) from None
+        if received:
+            return bytes(received)  # ended before any audio: the pipeline tells an empty WAV from a broken one
         raise UnexpectedResponse("AsyncFlow answered with an empty body instead of audio", status=200)
 
     # -- voices and status -----------------------------------------------------------------------
@@ -509,12 +547,12 @@ def error_from_response(status: int, content: bytes, headers: Mapping[str, str])
             error_class = ServerError
         elif status == 429:
             error_class = RateLimited
+        elif status == 401:  # whatever the body says (a proxy's page, say): the key was not accepted
+            error_class = InvalidApiKey
         elif data is None and content:
             return UnexpectedResponse(
                 f"HTTP {status} with a body that is not JSON", status=status, retry_after=retry_after
             )
-        elif status == 401:
-            error_class = InvalidApiKey
         else:
             error_class = BadRequest
     return error_class(summary, status=status, code=code, retry_after=retry_after, extra=extra)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ctypes.util
 import logging
+from collections.abc import Awaitable, Callable
 
 import discord
 import httpx
@@ -49,9 +50,12 @@ class TTSEngine:
         transport: httpx.AsyncBaseTransport | None = None,
         voice_client_class: type[discord.VoiceClient] = discord.VoiceClient,
         preferences: PreferencesStore | None = None,
+        retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
-        self.client = AsyncFlowClient(settings.asyncflow, settings.require_api_key(), transport=transport)
+        self.client = AsyncFlowClient(
+            settings.asyncflow, settings.require_api_key(), transport=transport, sleep=retry_sleep
+        )
         self.voices = VoiceCatalog(self.client)
         speech = settings.speech
         self.phrase_cache = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from .asyncflow_client import SpeechResponse
@@ -9,6 +10,8 @@ from .asyncflow_errors import UnplayableAudio
 from .audio_source import StreamingAudioSource
 from .pcm_convert import PcmConverter
 from .wav_reader import WavFormatError, WavStreamReader
+
+log = logging.getLogger(__name__)
 
 
 async def pump_speech(
@@ -39,7 +42,8 @@ async def pump_speech(
         if converter is not None:
             await _write(source, converter.flush(), on_audio)
     except WavFormatError as error:
-        raise UnplayableAudio(str(error)) from None
+        log.warning("AsyncFlow sent audio that can't be played: %s", error)
+        raise UnplayableAudio(error.summary) from None
     finally:
         source.finish()
 

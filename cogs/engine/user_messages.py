@@ -6,6 +6,8 @@ sees exactly what a member would.
 
 from __future__ import annotations
 
+import math
+
 from .asyncflow_errors import (
     ApiConnectionError,
     ApiTimeout,
@@ -28,8 +30,9 @@ from .asyncflow_errors import (
 
 
 def _seconds(value: float) -> str:
-    whole = max(1, round(value))
-    return f"{whole} s" if whole < 120 else f"{round(whole / 60)} min"
+    """Rounded up: told "8 s" for 8.5 s, a member would come back too early."""
+    whole = max(1, math.ceil(value))
+    return f"{whole} s" if whole < 120 else f"{math.ceil(whole / 60)} min"
 
 
 def describe_error(error: AsyncFlowError) -> str:
@@ -72,7 +75,7 @@ def describe_error(error: AsyncFlowError) -> str:
         case ApiConnectionError():
             return "I couldn't reach AsyncFlow — try again shortly. If it keeps happening, tell the bot's admin."
         case UnplayableAudio():
-            return f"AsyncFlow sent audio I can't play ({error.message}). Tell the bot's admin."
+            return f"AsyncFlow sent something I can't play ({error.message}). Tell the bot's admin."
         case UnexpectedResponse():
             return (
                 "AsyncFlow sent a reply I don't understand — try again, and tell the bot's admin if it keeps happening."
@@ -88,4 +91,6 @@ def describe_retry(error: AsyncFlowError, delay: float) -> str:
         return f"AsyncFlow is busy, retrying in {_seconds(delay)}…"
     if isinstance(error, ServerError):
         return f"AsyncFlow had a hiccup, retrying in {_seconds(delay)}…"
+    if isinstance(error, ApiTimeout):
+        return f"AsyncFlow is slow to answer, retrying in {_seconds(delay)}…"
     return f"Couldn't reach AsyncFlow, retrying in {_seconds(delay)}…"

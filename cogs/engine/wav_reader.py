@@ -49,7 +49,12 @@ _TAG_NAMES: Final = {_TAG_PCM: "PCM", _TAG_FLOAT: "IEEE float", _TAG_ALAW: "A-la
 
 
 class WavFormatError(ValueError):
-    """The bytes are not a WAV stream we can play. str(error) is a short plain-English reason."""
+    """The bytes are not a WAV stream we can play. str(error) is a short plain-English reason for the log;
+    :attr:`summary` leaves out the raw bytes, for people."""
+
+    def __init__(self, message: str, *, summary: str | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary or message
 
 
 def _show(data: bytes, limit: int = 24) -> str:
@@ -62,20 +67,22 @@ def _chunk_name(chunk_id: bytes) -> str:
     return chunk_id.decode("latin-1").strip() or repr(chunk_id)
 
 
-def _not_wav_reason(head: bytes) -> str:
+def _not_wav_error(head: bytes) -> WavFormatError:
     """Explain what a non-WAV response most likely is (AsyncFlow errors are JSON)."""
     stripped = head.lstrip()
     if stripped[:1] in (b"{", b"["):
-        hint = ", which looks like a JSON error message rather than audio"
+        looks = "a JSON error message rather than audio"
     elif stripped[:1] == b"<":
-        hint = ", which looks like an HTML/XML page rather than audio"
+        looks = "an HTML/XML page rather than audio"
     elif head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
-        hint = ", which looks like MP3 audio"
+        looks = "MP3 audio"
     elif head[:4] == b"OggS":
-        hint = ", which looks like Ogg audio"
+        looks = "Ogg audio"
     else:
-        hint = ""
-    return f"not a WAV stream (starts with {_show(head)}{hint})"
+        looks = ""
+    hint = f", which looks like {looks}" if looks else ""
+    summary = f"not WAV audio: it looks like {looks}" if looks else "not WAV audio"
+    return WavFormatError(f"not a WAV stream (starts with {_show(head)}{hint})", summary=summary)
 
 
 class WavStreamReader:
@@ -128,10 +135,11 @@ class WavStreamReader:
             raise self._error
         if self._in_payload:
             return
+        if not self._magic and self._total_fed and not self._looks_like_riff():
+            self._error = _not_wav_error(bytes(self._head))
+            raise self._error
         if self._total_fed == 0:
             reason = "the response was empty (no WAV header)"
-        elif not self._magic and not self._looks_like_riff():
-            reason = _not_wav_reason(bytes(self._head))
         elif not self._magic:
             reason = f"the WAV header was cut off after {self._total_fed} bytes"
         elif self._format is None:
@@ -154,7 +162,7 @@ class WavStreamReader:
                 # Refuse within the first few bytes rather than after a whole error body, but look at enough
                 # of it that the message does not depend on how the network split the bytes.
                 if len(self._head) >= _SNIFF_BYTES:
-                    raise WavFormatError(_not_wav_reason(bytes(self._head)))
+                    raise _not_wav_error(bytes(self._head))
                 return b""
         pos, end = 0, len(data)
         while pos < end and not self._in_payload:
