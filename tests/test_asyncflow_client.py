@@ -265,6 +265,28 @@ async def test_a_stall_longer_than_the_chunk_timeout_is_reported(
                 pass
 
 
+async def test_the_chunk_timeout_counts_only_time_spent_waiting_for_asyncflow(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
+    """A slow consumer (the player's back-pressure) is not a stalled server; a stall after it still is."""
+    asyncflow.chunk_bytes = 1000
+    asyncflow.faults.append(Fault.stall_after(6_000, seconds=3))
+    loop = asyncio.get_running_loop()
+    response = await make_client(chunk_timeout=0.3).open_speech("A stream read slowly, then stalled")
+    received = 0
+    started = loop.time()
+    with pytest.raises(StreamInterrupted, match=r"stopped sending audio for more than 0\.3 s"):
+        async with response:
+            async for chunk in response.chunks():
+                received += len(chunk)
+                if received < 3_000:
+                    await asyncio.sleep(0.4)  # longer than chunk_timeout, but we are the slow ones
+                stalled_from = loop.time()
+    assert received >= 5_000  # everything before the stall arrived
+    assert 0.25 < loop.time() - stalled_from < 1.5  # reported about chunk_timeout after the server went quiet
+    assert loop.time() - started > 0.8  # the slow reads took their time without tripping the timeout
+
+
 async def test_a_non_json_error_body_is_an_unexpected_response(
     asyncflow: FakeAsyncFlow, make_client: MakeClient
 ) -> None:

@@ -86,7 +86,8 @@ async def test_a_long_text_is_never_downloaded_far_ahead_of_playback(
     asyncflow.ms_per_char = 1000.0
     text = "x" * 600  # 600 s of audio: 57.6 MB of stereo PCM if buffered whole
     source = StreamingAudioSource(loop=asyncio.get_running_loop(), read_ahead_bytes=ms_to_bytes(1000))
-    response = await make_client().open_speech(text)
+    # The stand-in renders all ten minutes before its first byte: seconds on a busy machine.
+    response = await make_client(first_byte_timeout=15.0).open_speech(text)
     pump = asyncio.create_task(pump_speech(response, source))
     await asyncio.sleep(0.5)
     buffered = source.buffered_bytes
