@@ -313,10 +313,14 @@ class FakeDiscord:
     def change_everyone_permissions(self, permissions: discord.Permissions) -> None:
         """GUILD_ROLE_UPDATE for @everyone (the bot has no other role here)."""
         self.everyone_permissions = permissions
-        role = {
+        role = self._everyone_role()
+        self.state.parse_guild_role_update({"guild_id": str(self.guild_id), "role": role})
+
+    def _everyone_role(self) -> dict[str, Any]:
+        return {
             "id": str(self.guild_id),
             "name": "@everyone",
-            "permissions": str(permissions.value),
+            "permissions": str(self.everyone_permissions.value),
             "position": 0,
             "color": 0,
             "hoist": False,
@@ -324,7 +328,6 @@ class FakeDiscord:
             "mentionable": False,
             "flags": 0,
         }
-        self.state.parse_guild_role_update({"guild_id": str(self.guild_id), "role": role})
 
     def server_mute_bot(self, muted: bool) -> tuple[discord.Member, discord.VoiceState, discord.VoiceState]:
         """A moderator server-mutes (or unmutes) the bot where it is; returns what on_voice_state_update gets."""
@@ -342,20 +345,7 @@ class FakeDiscord:
             "id": str(self.guild_id),
             "name": "Test Server",
             "owner_id": "1",
-            "roles": [
-                {
-                    "id": str(self.guild_id),
-                    "name": "@everyone",
-                    "permissions": str(self.everyone_permissions.value),
-                    "position": 0,
-                    "color": 0,
-                    "hoist": False,
-                    "managed": False,
-                    "mentionable": False,
-                    "flags": 0,
-                },
-                *self._roles,
-            ],
+            "roles": [self._everyone_role(), *self._roles],
             "channels": self._channels,
             "members": self._members,
             "voice_states": self._voice_states,
