@@ -10,7 +10,7 @@ from discord import app_commands
 from .engine.engine import TTSEngine
 from .engine.guild_player import QueueFull
 from .engine.utterance import Notify, SpeechItem
-from .engine.voice_connect import JoinRefused, channel_to_join, join
+from .engine.voice_connect import JoinRefused, channel_to_join, join, stage_audience
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,12 @@ async def speak_for_member(
 
     # Answer within Discord's 3 seconds; the download starts now, alongside the voice connection.
     await interaction.response.defer(ephemeral=True, thinking=True)
+    if stage_audience(guild):  # a listener on a stage: try to step up before spending an API call
+        try:
+            await join(channel, cls=engine.voice_client_class, timeout=engine.settings.speech.connect_timeout)
+        except JoinRefused as refusal:
+            await reply(interaction, str(refusal))
+            return
     item = SpeechItem(
         text=text,
         voice_id=await engine.voice_for(guild.id, member.id, voice_id),
@@ -77,7 +83,7 @@ async def speak_for_member(
     try:
         await join(channel, cls=engine.voice_client_class, timeout=engine.settings.speech.connect_timeout)
     except JoinRefused as refusal:
-        await player.stop()
+        await player.stop(tell=str(refusal), except_user=member.id)
         await reply(interaction, str(refusal))
         return
     player.voice_ready()

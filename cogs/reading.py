@@ -22,7 +22,14 @@ from .engine.preferences import GuildPrefs, MemberPrefs
 from .engine.read_filter import in_reading_channel, is_proxy_message, reason_not_to_read
 from .engine.text_cleaner import CleanOptions, MessageParts, Names, clean_message
 from .engine.utterance import Notify, SpeechItem
-from .engine.voice_connect import JoinRefused, channel_to_join, current_channel, join, server_muted
+from .engine.voice_connect import (
+    JoinRefused,
+    channel_to_join,
+    current_channel,
+    join,
+    server_muted,
+    stage_audience,
+)
 from .engine_cog import EngineCog
 
 log = logging.getLogger(__name__)
@@ -82,9 +89,10 @@ class ReadingCog(EngineCog, name="Reading"):
         if reason is not None:
             log.debug("not reading message %s: %s", message.id, reason)
             return
-        if bot_channel is not None and join_channel is None and server_muted(guild):
-            notice = f"A moderator server-muted me in {bot_channel.mention}, so I'm not reading messages aloud."
-            await self._notice(message.channel, guild.id, notice, reason="server-muted")
+        if bot_channel is not None and join_channel is None and (server_muted(guild) or stage_audience(guild)):
+            why = "A moderator server-muted me" if server_muted(guild) else "I'm only a listener on the stage"
+            notice = f"{why} in {bot_channel.mention}, so I'm not reading messages aloud."
+            await self._notice(message.channel, guild.id, notice, reason="silenced")
             return
         text = self._speech_for(message, prefs, author_prefs, remember_prefix=True)
         if text is None:

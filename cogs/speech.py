@@ -30,8 +30,10 @@ from .engine.voice_connect import (
     leave,
     lost_permissions_message,
     missing_voice_permissions,
+    moved_to_audience_message,
     server_muted,
     server_muted_message,
+    stage_audience,
 )
 from .engine_cog import EngineCog
 from .interactions import followup, reply, speak_for_member
@@ -150,8 +152,8 @@ class SpeechCog(EngineCog, name="Speech"):
                 self._cancel_alone_timer(guild.id)
             elif before.channel is not None and after.channel.id != before.channel.id:
                 self._check_alone(guild)  # moved by a moderator
-            elif after.mute and not before.mute:
-                await self._stop_if_unheard(guild)
+            elif (after.mute and not before.mute) or (after.suppress and not before.suppress):
+                await self._stop_if_unheard(guild)  # server-muted, or sent to a stage's audience
             return
         channel = current_channel(guild)
         if channel is None:
@@ -192,7 +194,7 @@ class SpeechCog(EngineCog, name="Speech"):
         """Permissions changed or a moderator muted the bot: whatever it would say now, nobody would hear.
 
         Lost permissions: stop, tell those waiting, leave (``/say`` then explains what is missing).
-        Server-muted: stop and tell them, but stay: a moderator can unmute the bot.
+        Server-muted or sent to a stage's audience: stop and tell them, but stay: a moderator can undo it.
         """
         channel = current_channel(guild)
         if channel is None:
@@ -208,6 +210,9 @@ class SpeechCog(EngineCog, name="Speech"):
         elif server_muted(guild) and player is not None and player.is_active:
             log.info("server-muted in voice channel %s of guild %s; queue cleared", channel.id, guild.id)
             await player.stop(tell=server_muted_message(channel))
+        elif stage_audience(guild) and player is not None and player.is_active:
+            log.info("moved to the audience of stage %s in guild %s; queue cleared", channel.id, guild.id)
+            await player.stop(tell=moved_to_audience_message(channel))
 
     def _check_alone(self, guild: discord.Guild) -> None:
         channel = current_channel(guild)

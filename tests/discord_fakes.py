@@ -167,6 +167,9 @@ class RecordingVoiceClient(discord.VoiceClient):
     ) -> None:
         self.connect_calls += 1
         self._online.set()
+        if isinstance(self.channel, discord.StageChannel):  # Discord seats the bot in the audience
+            payload = {**voice_state_payload(BOT_ID, self.channel.id), "suppress": True}
+            self.channel.guild._update_voice_state(payload, self.channel.id)  # type: ignore[arg-type]
 
     def is_connected(self) -> bool:
         return self._online.is_set()
@@ -226,11 +229,17 @@ class FakeDiscord:
         self.text_channel_id = next_id()
         self.voice_channel_id = next_id()
         self.other_voice_channel_id = next_id()
+        self.stage_channel_id = next_id()
         self._channels: list[dict[str, Any]] = [
             {"id": str(self.text_channel_id), "type": 0, "name": "general", "position": 0},
             self._voice_channel(self.voice_channel_id, "Lounge"),
             self._voice_channel(self.other_voice_channel_id, "Gaming"),
+            {**self._voice_channel(self.stage_channel_id, "Town Hall"), "type": 13},
         ]
+        self.stage_moderator = False
+        """Whether the bot may make itself a speaker on the stage (Mute Members there)."""
+        self.voice_state_edits: list[dict[str, Any]] = []
+        """What the bot asked of its own voice state (become a speaker, request to speak)."""
         self._members: list[dict[str, Any]] = [member_payload(BOT_ID, "Speaker", bot=True)]
         self._voice_states: list[dict[str, Any]] = []
         self._roles: list[dict[str, Any]] = []
@@ -239,6 +248,17 @@ class FakeDiscord:
         self.channel_posts: list[tuple[int, dict[str, Any]]] = []
         """(channel id, JSON body) of every message the bot posted in a channel (not interaction replies)."""
         self.state.http.send_message = self._record_channel_post  # type: ignore[method-assign, assignment]
+        self.state.http.edit_my_voice_state = self._edit_my_voice_state  # type: ignore[method-assign, assignment]
+
+    async def _edit_my_voice_state(self, guild_id: int, payload: dict[str, Any]) -> None:
+        """PATCH /guilds/{id}/voice-states/@me: Discord refuses ``suppress: false`` without Mute Members."""
+        self.voice_state_edits.append(dict(payload))
+        if payload.get("suppress") is False and not self.stage_moderator:
+            raise discord.Forbidden(SimpleNamespace(status=403, reason="Forbidden"), "Missing Permissions")
+        if payload.get("suppress") is False:
+            self.bot.dispatch("voice_state_update", *self.set_bot_voice(suppress=False))
+        elif payload.get("request_to_speak_timestamp"):
+            self.set_bot_voice(request_to_speak_timestamp=payload["request_to_speak_timestamp"])
 
     async def _record_channel_post(self, channel_id: int, *, params: Any) -> dict[str, Any]:
         body = dict(params.payload or {})
@@ -331,10 +351,23 @@ class FakeDiscord:
 
     def server_mute_bot(self, muted: bool) -> tuple[discord.Member, discord.VoiceState, discord.VoiceState]:
         """A moderator server-mutes (or unmutes) the bot where it is; returns what on_voice_state_update gets."""
+        return self.set_bot_voice(mute=muted)
+
+    def set_bot_voice(self, **changes: Any) -> tuple[discord.Member, discord.VoiceState, discord.VoiceState]:
+        """Change the bot's voice state where it is (``mute``, ``suppress``...), as a VOICE_STATE_UPDATE would;
+        returns what on_voice_state_update gets. Unchanged fields keep their values."""
         guild = self.guild
         state = guild.me.voice
         assert state is not None and state.channel is not None
-        payload = {**voice_state_payload(BOT_ID, state.channel.id), "mute": muted}
+        payload = {
+            **voice_state_payload(BOT_ID, state.channel.id),
+            "mute": state.mute,
+            "suppress": state.suppress,
+            "request_to_speak_timestamp": (
+                state.requested_to_speak_at.isoformat() if state.requested_to_speak_at else None
+            ),
+            **changes,
+        }
         member, before, after = guild._update_voice_state(payload, state.channel.id)  # type: ignore[arg-type]
         assert member is not None
         return member, before, after

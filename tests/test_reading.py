@@ -379,3 +379,21 @@ async def test_while_server_muted_nothing_is_read_and_the_channel_is_told_once(r
     reader.fake.post(alice, "third")
     await reader.wait_until_quiet()
     assert reader.transcripts()[spoken_before:] == ["Alice said, third"]
+
+
+async def test_as_a_listener_on_a_stage_nothing_is_read_and_the_channel_is_told_once(reader: BotHarness) -> None:
+    alice = reader.fake.add_member("Alice", voice_channel_id=reader.fake.stage_channel_id)
+    reader.fake.build_guild()
+    await link_text_channel(reader, alice)
+    await reader.join_voice(alice)  # the bot may not step up: it raises its hand and stays in the audience
+    spoken_before = len(reader.transcripts())
+
+    reader.fake.post(alice, "first")
+    reader.fake.post(alice, "second")
+    await reader.wait_until_quiet()
+
+    assert len(reader.transcripts()) == spoken_before
+    posts = [body["content"] for channel, body in reader.fake.channel_posts if channel == reader.fake.text_channel_id]
+    assert posts == [
+        f"⚠️ I'm only a listener on the stage in <#{reader.fake.stage_channel_id}>, so I'm not reading messages aloud."
+    ]

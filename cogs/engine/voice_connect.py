@@ -39,6 +39,13 @@ def server_muted(guild: discord.Guild) -> bool:
     return state is not None and state.mute
 
 
+def stage_audience(guild: discord.Guild) -> bool:
+    """The bot is on a stage as a listener: Discord drops its audio until it becomes a speaker."""
+    channel = current_channel(guild)
+    state = guild.me.voice
+    return isinstance(channel, discord.StageChannel) and state is not None and state.suppress
+
+
 def _names(permissions: list[str]) -> str:
     return f"{' and '.join(permissions)} permission{'s' if len(permissions) > 1 else ''}"
 
@@ -53,6 +60,10 @@ def lost_permissions_message(channel: VoiceChannel, missing: list[str]) -> str:
 
 def server_muted_message(channel: VoiceChannel) -> str:
     return f"A moderator server-muted me in {channel.mention}, so your message wasn't spoken."
+
+
+def moved_to_audience_message(channel: VoiceChannel) -> str:
+    return f"A stage moderator moved me to the audience in {channel.mention}, so your message wasn't spoken."
 
 
 class JoinRefused(Exception):
@@ -101,20 +112,46 @@ async def join(
     guild = channel.guild
     current = guild.voice_client
     if isinstance(current, discord.VoiceClient) and current.is_connected() and current.channel.id == channel.id:
-        return current
-    if current is not None:
-        await current.disconnect(force=True)
-    try:
-        voice = await channel.connect(cls=cls, timeout=timeout, self_deaf=True, reconnect=True)
-    except TimeoutError:
-        raise JoinRefused(f"Connecting to {channel.mention} timed out — try again in a moment.") from None
-    except discord.ClientException as error:
-        log.warning("voice connect refused: %s", error)
-        raise JoinRefused(f"I couldn't join {channel.mention} — try again in a moment.") from None
-    if not voice.is_connected():
-        await voice.disconnect(force=True)
-        raise JoinRefused(f"I couldn't connect to {channel.mention} — try again in a moment.")
+        voice = current
+    else:
+        if current is not None:
+            await current.disconnect(force=True)
+        try:
+            voice = await channel.connect(cls=cls, timeout=timeout, self_deaf=True, reconnect=True)
+        except TimeoutError:
+            raise JoinRefused(f"Connecting to {channel.mention} timed out — try again in a moment.") from None
+        except discord.ClientException as error:
+            log.warning("voice connect refused: %s", error)
+            raise JoinRefused(f"I couldn't join {channel.mention} — try again in a moment.") from None
+        if not voice.is_connected():
+            await voice.disconnect(force=True)
+            raise JoinRefused(f"I couldn't connect to {channel.mention} — try again in a moment.")
+    if isinstance(channel, discord.StageChannel):
+        await _speak_on_stage(channel)
     return voice
+
+
+async def _speak_on_stage(channel: discord.StageChannel) -> None:
+    """Discord seats a bot joining a stage in the audience, where nobody hears it. With the Mute Members
+    permission there (a stage moderator) it steps up itself; otherwise it raises its hand and says so."""
+    me = channel.guild.me
+    state = me.voice
+    if state is None or not state.suppress:
+        return
+    try:
+        await me.edit(suppress=False)
+        return
+    except discord.Forbidden:
+        log.info("not allowed to speak on stage %s; requesting to speak", channel.id)
+    if state.requested_to_speak_at is None:
+        try:
+            await me.request_to_speak()
+        except discord.HTTPException as error:
+            log.warning("could not request to speak on stage %s: %s", channel.id, error)
+    raise JoinRefused(
+        f"I'm in {channel.mention} as a listener. I've raised my hand — once a stage moderator invites me "
+        "to speak, use /say again."
+    )
 
 
 async def leave(guild: discord.Guild) -> bool:
