@@ -71,7 +71,9 @@ async def test_say_while_speaking_queues_and_the_next_text_follows_without_a_gap
     packets = harness.voice.packets
     speech_times = [t for t, encoded, _ in packets if encoded]
     gaps = np.diff(speech_times)
-    assert gaps.max() < 0.12  # the second text was downloaded while the first was spoken
+    # Downloaded while the first was spoken: fetched only after it, the gap would be over 0.35 s (0.3 s to first
+    # byte, the prebuffer, the player's start); 0.25 s leaves room for a thread woken late on a busy machine.
+    assert gaps.max() < 0.25
     heard = harness.voice.heard()
     first, second = heard[: len(heard) // 2], heard[-FRAME * 10 :]
     assert dominant_hz(first) == pytest.approx(tone_for(DEMO_VOICE_ID), abs=3)
