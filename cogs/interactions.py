@@ -63,12 +63,14 @@ async def speak_for_member(
 
     # Answer within Discord's 3 seconds; the download starts now, alongside the voice connection.
     await interaction.response.defer(ephemeral=True, thinking=True)
+    joined = False
     if stage_audience(guild):  # a listener on a stage: try to step up before spending an API call
         try:
             await join(channel, cls=engine.voice_client_class, timeout=engine.settings.speech.connect_timeout)
         except JoinRefused as refusal:
             await reply(interaction, str(refusal))
             return
+        joined = True  # Discord's voice state update may lag: don't ask to step up twice
     item = SpeechItem(
         text=text,
         voice_id=await engine.voice_for(guild.id, member.id, voice_id),
@@ -81,7 +83,8 @@ async def speak_for_member(
         await reply(interaction, f"The queue is full ({full.limit} messages) — wait a moment and try again.")
         return
     try:
-        await join(channel, cls=engine.voice_client_class, timeout=engine.settings.speech.connect_timeout)
+        if not joined:
+            await join(channel, cls=engine.voice_client_class, timeout=engine.settings.speech.connect_timeout)
     except JoinRefused as refusal:
         await player.stop(tell=str(refusal), except_user=member.id)
         await reply(interaction, str(refusal))

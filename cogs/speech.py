@@ -30,10 +30,7 @@ from .engine.voice_connect import (
     leave,
     lost_permissions_message,
     missing_voice_permissions,
-    moved_to_audience_message,
-    server_muted,
-    server_muted_message,
-    stage_audience,
+    silenced_message,
 )
 from .engine_cog import EngineCog
 from .interactions import followup, reply, speak_for_member
@@ -207,12 +204,9 @@ class SpeechCog(EngineCog, name="Speech"):
                 await player.stop(tell=lost_permissions_message(channel, missing))
             self._cancel_alone_timer(guild.id)
             await leave(guild)
-        elif server_muted(guild) and player is not None and player.is_active:
-            log.info("server-muted in voice channel %s of guild %s; queue cleared", channel.id, guild.id)
-            await player.stop(tell=server_muted_message(channel))
-        elif stage_audience(guild) and player is not None and player.is_active:
-            log.info("moved to the audience of stage %s in guild %s; queue cleared", channel.id, guild.id)
-            await player.stop(tell=moved_to_audience_message(channel))
+        elif (silenced := silenced_message(guild)) is not None and player is not None and player.is_active:
+            log.info("silenced in voice channel %s of guild %s (%s); queue cleared", channel.id, guild.id, silenced)
+            await player.stop(tell=silenced)
 
     def _check_alone(self, guild: discord.Guild) -> None:
         channel = current_channel(guild)

@@ -387,18 +387,17 @@ class AsyncFlowClient:
         slots = self._slots
         if slots is None:
             return _nothing
+        notify = None
         if slots.locked():
             log.debug("all %s AsyncFlow request slots are busy; waiting", self._settings.max_concurrent_requests)
-            if on_wait is not None:
-                on_wait(True)
-                try:
-                    await slots.acquire()
-                finally:
-                    on_wait(False)
-            else:
-                await slots.acquire()
-        else:
+            notify = on_wait
+        if notify is not None:
+            notify(True)
+        try:
             await slots.acquire()
+        finally:
+            if notify is not None:
+                notify(False)
         self.requests_open += 1
 
         def release() -> None:
@@ -429,15 +428,11 @@ class AsyncFlowClient:
                         raise QuotaExceeded(
                             "AsyncFlow's quota was used up before any audio was sent", code="QUOTA_EXCEEDED"
                         )
-                    if reader is None:
-                        if passed:
-                            return bytes(received)
-                        continue
                     try:
-                        audio = reader.feed(passed)
+                        audio = passed if reader is None else reader.feed(passed)
                     except WavFormatError:
                         return bytes(received)  # not playable: the pipeline says why
-                    if audio or reader.complete:
+                    if audio or (reader is not None and reader.complete):
                         return bytes(received)
         except TimeoutError:
             raise ApiTimeout(f"AsyncFlow sent no audio within {self._settings.first_byte_timeout:g} s") from None

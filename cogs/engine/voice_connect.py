@@ -50,20 +50,29 @@ def _names(permissions: list[str]) -> str:
     return f"{' and '.join(permissions)} permission{'s' if len(permissions) > 1 else ''}"
 
 
+def _them(permissions: list[str]) -> str:
+    return "them" if len(permissions) > 1 else "it"
+
+
 def lost_permissions_message(channel: VoiceChannel, missing: list[str]) -> str:
     """Told to members whose messages were dropped because the bot can no longer be heard in ``channel``."""
     return (
         f"I lost the {_names(missing)} in {channel.mention}, so I left and your message wasn't spoken. "
-        f"Ask an admin to give {'them' if len(missing) > 1 else 'it'} back."
+        f"Ask an admin to give {_them(missing)} back."
     )
 
 
-def server_muted_message(channel: VoiceChannel) -> str:
-    return f"A moderator server-muted me in {channel.mention}, so your message wasn't spoken."
-
-
-def moved_to_audience_message(channel: VoiceChannel) -> str:
-    return f"A stage moderator moved me to the audience in {channel.mention}, so your message wasn't spoken."
+def silenced_message(guild: discord.Guild) -> str | None:
+    """Why nobody hears the bot although it is connected with every permission (server-muted, or in a stage's
+    audience), told to members whose messages are dropped for it; None when it can be heard."""
+    channel = current_channel(guild)
+    if channel is None:
+        return None
+    if server_muted(guild):
+        return f"A moderator server-muted me in {channel.mention}, so your message wasn't spoken."
+    if stage_audience(guild):
+        return f"A stage moderator moved me to the audience in {channel.mention}, so your message wasn't spoken."
+    return None
 
 
 class JoinRefused(Exception):
@@ -88,8 +97,8 @@ def channel_to_join(member: discord.Member, *, busy: bool) -> VoiceChannel:
     missing = missing_voice_permissions(channel)
     if missing:
         raise JoinRefused(
-            f"I can't speak in {channel.mention}: I'm missing the {_names(missing)} there. Ask an admin to grant "
-            f"{'them' if len(missing) > 1 else 'it'} to me."
+            f"I can't speak in {channel.mention}: I'm missing the {_names(missing)} there. "
+            f"Ask an admin to grant {_them(missing)} to me."
         )
     if current is not None and server_muted(guild):
         raise JoinRefused(
