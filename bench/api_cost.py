@@ -21,12 +21,12 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cogs.engine.asyncflow_client import AsyncFlowClient
-from cogs.engine.audio_source import StreamingAudioSource
-from cogs.engine.phrase_cache import PhraseCache
-from cogs.engine.settings import AsyncFlowSettings, SpeechSettings
-from cogs.engine.text_cleaner import MessageParts, Names, clean_message
-from cogs.engine.utterance import SpeechItem, Utterance
+from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.audio.source import StreamingAudioSource
+from cogs.engine.config import AsyncFlowSettings, SpeechSettings
+from cogs.engine.playback.phrase_cache import PhraseCache
+from cogs.engine.playback.utterance import SpeechItem, Utterance
+from cogs.engine.text.cleaner import MessageParts, Names, clean_message
 from cogs.reading import Announcer
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow
 

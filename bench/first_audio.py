@@ -40,11 +40,11 @@ from discord.player import AudioPlayer
 
 from bench.stand_in import ServerProcess
 from bot.say_to_file import PlayerSink
-from cogs.engine.asyncflow_client import API_VERSION, AsyncFlowClient
-from cogs.engine.audio_format import FRAME_BYTES
-from cogs.engine.audio_source import StreamingAudioSource, ms_to_bytes
-from cogs.engine.settings import AsyncFlowSettings, SpeechSettings
-from cogs.engine.utterance import SpeechItem, Utterance
+from cogs.engine.asyncflow.client import API_VERSION, AsyncFlowClient
+from cogs.engine.audio.formats import FRAME_BYTES
+from cogs.engine.audio.source import StreamingAudioSource, ms_to_bytes
+from cogs.engine.config import AsyncFlowSettings, SpeechSettings
+from cogs.engine.playback.utterance import SpeechItem, Utterance
 
 Endpoint = Literal["file", "stream"]
 Approach = Literal["stream", "ffmpeg"]

@@ -39,12 +39,12 @@ from discord.player import AudioPlayer
 from bench.first_audio import text_for
 from bench.stand_in import ServerProcess
 from bot.say_to_file import PlayerSink
-from cogs.engine.asyncflow_client import AsyncFlowClient
-from cogs.engine.audio_format import DISCORD_FORMAT, FRAME_BYTES
-from cogs.engine.audio_source import StreamingAudioSource, ms_to_bytes
+from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.audio.formats import DISCORD_FORMAT, FRAME_BYTES
+from cogs.engine.audio.source import StreamingAudioSource, ms_to_bytes
+from cogs.engine.config import AsyncFlowSettings, SpeechSettings
 from cogs.engine.engine import load_opus
-from cogs.engine.settings import AsyncFlowSettings, SpeechSettings
-from cogs.engine.utterance import SpeechItem, Utterance
+from cogs.engine.playback.utterance import SpeechItem, Utterance
 
 API_KEY = "sk_test_valid_key"
 FRAME_S = 0.02

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import discord
 
-from cogs.engine.asyncflow_client import AsyncFlowClient
-from cogs.engine.asyncflow_errors import AsyncFlowError
+from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.asyncflow.errors import AsyncFlowError
+from cogs.engine.config import ConfigError, Settings, load_settings
 from cogs.engine.engine import load_opus
-from cogs.engine.settings import ConfigError, Settings, load_settings
-from cogs.engine.user_messages import describe_error
+from cogs.engine.words import describe_error
 
 from .runner import run_bot
 from .say_to_file import say_to_file

@@ -9,8 +9,8 @@ import signal
 import discord
 from discord.ext import commands
 
+from cogs.engine.config import ConfigError, Settings
 from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
-from cogs.engine.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 

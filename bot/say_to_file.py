@@ -19,12 +19,12 @@ from typing import Any, cast
 import discord
 from discord.player import AudioPlayer
 
-from cogs.engine.asyncflow_client import AsyncFlowClient
-from cogs.engine.audio_format import DISCORD_FORMAT, FRAME_BYTES
-from cogs.engine.audio_source import StreamingAudioSource, ms_to_bytes
-from cogs.engine.settings import Settings
-from cogs.engine.user_messages import describe_error
-from cogs.engine.utterance import SpeechItem, Utterance
+from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.audio.formats import DISCORD_FORMAT, FRAME_BYTES
+from cogs.engine.audio.source import StreamingAudioSource, ms_to_bytes
+from cogs.engine.config import Settings
+from cogs.engine.playback.utterance import SpeechItem, Utterance
+from cogs.engine.words import describe_error
 
 
 class PlayerSink:

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 
 from .engine.engine import TTSEngine
-from .engine.guild_player import QueueFull
-from .engine.utterance import Notify, SpeechItem
-from .engine.voice_connect import JoinRefused, channel_to_join, join, stage_audience
+from .engine.playback.guild_session import QueueFull
+from .engine.playback.utterance import Notify, SpeechItem
+from .engine.playback.voice import JoinRefused, channel_to_join, join, stage_audience
 
 log = logging.getLogger(__name__)
 

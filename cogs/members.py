@@ -9,9 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .engine.asyncflow.voices import choice_label
 from .engine.engine import engine_for
-from .engine.text_cleaner import CleanOptions, MessageParts, Names, clean_message
-from .engine.voice_catalog import choice_label
+from .engine.text.cleaner import CleanOptions, MessageParts, Names, clean_message
 from .engine_cog import EngineCog
 from .interactions import reply, speak_for_member
 

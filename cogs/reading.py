@@ -1,8 +1,8 @@
 """Accessibility reading: messages posted in linked channels (and the voice channel's own chat) are spoken.
 
 Load with ``await bot.load_extension("cogs.reading")`` (needs the privileged Message Content intent).
-Which messages are read: :mod:`cogs.engine.read_filter`. How they are said:
-:mod:`cogs.engine.text_cleaner`. They then join the same per-server queue as ``/say``, keyed by
+Which messages are read: :mod:`cogs.engine.text.read_filter`. How they are said:
+:mod:`cogs.engine.text.cleaner`. They then join the same per-server queue as ``/say``, keyed by
 message id, so a deleted message is never spoken (or stops) and an edited one is spoken as edited.
 """
 
@@ -15,14 +15,10 @@ from collections import OrderedDict
 import discord
 from discord.ext import commands
 
-from .engine.discord_message import mention_names, message_parts
 from .engine.engine import TTSEngine, engine_for
-from .engine.guild_player import QueueFull
-from .engine.preferences import GuildPrefs, MemberPrefs
-from .engine.read_filter import in_reading_channel, is_proxy_message, reason_not_to_read
-from .engine.text_cleaner import CleanOptions, MessageParts, Names, clean_message
-from .engine.utterance import Notify, SpeechItem
-from .engine.voice_connect import (
+from .engine.playback.guild_session import QueueFull
+from .engine.playback.utterance import Notify, SpeechItem
+from .engine.playback.voice import (
     JoinRefused,
     channel_to_join,
     current_channel,
@@ -30,6 +26,10 @@ from .engine.voice_connect import (
     server_muted,
     stage_audience,
 )
+from .engine.store.models import GuildPrefs, MemberPrefs
+from .engine.text.cleaner import CleanOptions, MessageParts, Names, clean_message
+from .engine.text.message_parts import mention_names, message_parts
+from .engine.text.read_filter import in_reading_channel, is_proxy_message, reason_not_to_read
 from .engine_cog import EngineCog
 
 log = logging.getLogger(__name__)

@@ -9,10 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .engine.asyncflow.voices import MAX_CHOICES, choice_label
 from .engine.engine import engine_for
-from .engine.preferences import GuildPrefs
-from .engine.server_settings import BY_NAME, SETTINGS, BadValue, shown
-from .engine.voice_catalog import MAX_CHOICES, choice_label
+from .engine.store.models import GuildPrefs
+from .engine.store.setting_table import BY_NAME, SETTINGS, BadValue, shown
 from .engine_cog import EngineCog
 from .interactions import reply
 

@@ -1,9 +1,9 @@
 """``/say``, ``/skip``, ``/stop`` and ``/leave``: speak text in the member's voice channel.
 
 Load with ``await bot.load_extension("cogs.speech")``. Where a ``/say`` goes next:
-:mod:`cogs.engine.guild_player` (queue) → :mod:`cogs.engine.utterance` (download task) →
-:mod:`cogs.engine.asyncflow_client` (HTTP) → :mod:`cogs.engine.speech_pipeline` (WAV → PCM) →
-:mod:`cogs.engine.audio_source` (frames for discord.py's player, which encodes them to Opus).
+:mod:`cogs.engine.playback.guild_session` (queue) → :mod:`cogs.engine.playback.utterance` (download task) →
+:mod:`cogs.engine.asyncflow.client` (HTTP) → :mod:`cogs.engine.audio.pipeline` (WAV → PCM) →
+:mod:`cogs.engine.audio.source` (frames for discord.py's player, which encodes them to Opus).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .engine.asyncflow.voices import choice_label
 from .engine.engine import TTSEngine, engine_for
-from .engine.guild_player import (
+from .engine.playback.guild_session import (
     CHANNEL_DELETED,
     DISCONNECTED,
     LEFT_ALONE,
@@ -24,8 +25,7 @@ from .engine.guild_player import (
     STOPPED_BY_SOMEONE,
     GuildPlayer,
 )
-from .engine.voice_catalog import choice_label
-from .engine.voice_connect import (
+from .engine.playback.voice import (
     current_channel,
     leave,
     lost_permissions_message,

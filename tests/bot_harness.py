@@ -13,8 +13,8 @@ from typing import Any
 import discord
 from discord.ext import commands
 
+from cogs.engine.config import Settings
 from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
-from cogs.engine.settings import Settings
 from tests.asyncflow_server import FakeAsyncFlow
 from tests.discord_fakes import Conversation, FakeDiscord, RecordingVoiceClient
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cogs.engine.asyncflow_client import AsyncFlowClient
-from cogs.engine.settings import AsyncFlowSettings, LimitsSettings, Settings, SpeechSettings
+from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.config import AsyncFlowSettings, LimitsSettings, Settings, SpeechSettings
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow
 
 

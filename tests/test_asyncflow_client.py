@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from cogs.engine.asyncflow_client import QUOTA_MARKER, AsyncFlowClient, _MarkerScanner
-from cogs.engine.asyncflow_errors import (
+from cogs.engine.asyncflow.client import QUOTA_MARKER, AsyncFlowClient, _MarkerScanner
+from cogs.engine.asyncflow.errors import (
     ApiConnectionError,
     ApiTimeout,
     AsyncFlowError,
@@ -27,7 +27,7 @@ from cogs.engine.asyncflow_errors import (
     VersionNotFound,
     VoiceNotFound,
 )
-from cogs.engine.user_messages import describe_error, describe_retry
+from cogs.engine.words import describe_error, describe_retry
 from tests.asyncflow_server import DEFAULT_API_KEY, DEMO_VOICE_ID, FakeAsyncFlow, Fault
 from tests.conftest import RecordedSleeps
 
@@ -201,7 +201,7 @@ async def test_retries_stop_after_max_retries(
 async def test_refused_connection_is_a_connection_error(
     make_settings: Callable[..., object], sleeps: RecordedSleeps
 ) -> None:
-    from cogs.engine.settings import AsyncFlowSettings
+    from cogs.engine.config import AsyncFlowSettings
 
     settings = AsyncFlowSettings.model_validate({"base_url": "http://127.0.0.1:9", "max_retries": 1})
     client = AsyncFlowClient(settings, "sk_x", sleep=sleeps)

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from cogs.engine.audio_format import FRAME_BYTES, SILENCE_FRAME
-from cogs.engine.audio_source import SourceClosed, StreamingAudioSource, ms_to_bytes
+from cogs.engine.audio.formats import FRAME_BYTES, SILENCE_FRAME
+from cogs.engine.audio.source import SourceClosed, StreamingAudioSource, ms_to_bytes
 
 
 def make_source(prebuffer_ms: int = 40, read_ahead_ms: int = 200) -> StreamingAudioSource:

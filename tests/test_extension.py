@@ -42,7 +42,7 @@ async def test_load_extension_into_a_plain_bot_builds_the_engine_from_the_enviro
 
 
 async def test_an_engine_handed_in_by_the_bot_is_used_and_left_open(env_config: None, asyncflow: FakeAsyncFlow) -> None:
-    from cogs.engine.settings import load_settings
+    from cogs.engine.config import load_settings
 
     bot = commands.Bot(command_prefix="?", intents=discord.Intents.default())
     engine = TTSEngine(load_settings())

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cogs.engine.audio_format import BYTES_PER_SAMPLE, DISCORD_FORMAT, Encoding, PcmFormat
-from cogs.engine.pcm_convert import PcmConverter
+from cogs.engine.audio.convert import PcmConverter
+from cogs.engine.audio.formats import BYTES_PER_SAMPLE, DISCORD_FORMAT, Encoding, PcmFormat
 
 Signal = npt.NDArray[np.float64]
 

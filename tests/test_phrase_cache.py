@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Callable
 import numpy as np
 import pytest
 
-from cogs.engine.asyncflow_client import AsyncFlowClient
-from cogs.engine.audio_format import DISCORD_FORMAT
-from cogs.engine.audio_source import StreamingAudioSource
-from cogs.engine.phrase_cache import PhraseCache
-from cogs.engine.utterance import SpeechItem, Utterance
+from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.audio.formats import DISCORD_FORMAT
+from cogs.engine.audio.source import StreamingAudioSource
+from cogs.engine.playback.phrase_cache import PhraseCache
+from cogs.engine.playback.utterance import SpeechItem, Utterance
 from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, tone_for
 from tests.audio_checks import dominant_hz, loud_frames
 from tests.bot_harness import BotHarness

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cogs.engine.settings import ConfigError, load_settings
+from cogs.engine.config import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 

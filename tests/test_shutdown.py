@@ -15,7 +15,7 @@ import pytest
 
 from bot.runner import TTSBot
 from cogs.engine.engine import TTSEngine
-from cogs.engine.sqlite_preferences import SqlitePreferences
+from cogs.engine.store.sqlite import SqlitePreferences
 from tests.asyncflow_server import FakeAsyncFlow
 from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
@@ -27,7 +27,7 @@ BOT_PROCESS = textwrap.dedent(
     import asyncio, logging, sys
     from bot.runner import TTSBot, stop_on_signals
     from cogs.engine.engine import TTSEngine
-    from cogs.engine.settings import Settings
+    from cogs.engine.config import Settings
 
     async def main(db: str) -> None:
         settings = Settings.model_validate({

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from cogs.engine.settings import LimitsSettings
-from cogs.engine.speech_limits import SpeechLimits
-from cogs.engine.sqlite_preferences import SqlitePreferences
+from cogs.engine.config import LimitsSettings
+from cogs.engine.store.limits import SpeechLimits
+from cogs.engine.store.sqlite import SqlitePreferences
 from tests.asyncflow_server import FakeAsyncFlow
 from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory

@@ -8,11 +8,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from cogs.engine.asyncflow_client import AsyncFlowClient
-from cogs.engine.asyncflow_errors import UnplayableAudio
-from cogs.engine.audio_format import FRAME_BYTES
-from cogs.engine.audio_source import StreamingAudioSource, ms_to_bytes
-from cogs.engine.speech_pipeline import pump_speech
+from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.asyncflow.errors import UnplayableAudio
+from cogs.engine.audio.formats import FRAME_BYTES
+from cogs.engine.audio.pipeline import pump_speech
+from cogs.engine.audio.source import StreamingAudioSource, ms_to_bytes
 from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, expected_samples
 
 MakeClient = Callable[..., AsyncFlowClient]

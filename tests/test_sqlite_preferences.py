@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cogs.engine import sqlite_preferences
-from cogs.engine.preferences import (
+from cogs.engine.store import sqlite as sqlite_preferences
+from cogs.engine.store.models import (
     GUILD_FIELDS,
     MEMBER_FIELDS,
     PLURALKIT_APP_ID,
@@ -25,7 +25,7 @@ from cogs.engine.preferences import (
     MemberPrefs,
     PreferencesStore,
 )
-from cogs.engine.sqlite_preferences import SqlitePreferences, migrate
+from cogs.engine.store.sqlite import SqlitePreferences, migrate
 
 TABLES = ("guild_settings", "linked_channels", "proxy_allowlist", "member_settings", "spoken_names")
 INJECTION = "x'); DROP TABLE guild_settings; --"

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cogs.engine.audio_format import PcmFormat
-from cogs.engine.wav_reader import MAX_HEADER_BYTES, WavFormatError, WavStreamReader
+from cogs.engine.audio.formats import PcmFormat
+from cogs.engine.audio.wav import MAX_HEADER_BYTES, WavFormatError, WavStreamReader
 
 # -- building WAV streams -------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""The engine our cogs share, one job per module, in the order a ``/say`` flows through them.
+"""The engine our cogs share, grouped in folders by job, in the order a ``/say`` flows through them.
 
-``guild_player`` (queue) → ``utterance`` (download task) → ``asyncflow_client`` (HTTP) →
-``speech_pipeline`` (``wav_reader`` → ``pcm_convert``) → ``audio_source`` (frames for discord.py's
-player, which encodes them to Opus). ``engine`` wires them together from ``settings``.
+``playback/`` (one owner per server: voice, queue, announcer; each text an ``utterance``) →
+``asyncflow/`` (HTTP to AsyncFlow) → ``audio/`` (``wav`` → ``convert`` → ``source``: frames for
+discord.py's player, which encodes them to Opus). ``text/`` turns a message into words to say,
+``store/`` keeps what servers and members chose, and ``engine`` wires it all from ``config``.
 """

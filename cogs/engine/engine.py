@@ -15,14 +15,14 @@ from collections.abc import Awaitable, Callable
 import discord
 import httpx
 
-from .asyncflow_client import AsyncFlowClient
-from .guild_player import GuildPlayer
-from .phrase_cache import PhraseCache
-from .preferences import PreferencesStore
-from .settings import Settings, load_settings
-from .speech_limits import SpeechLimits
-from .sqlite_preferences import SqlitePreferences
-from .voice_catalog import VoiceCatalog
+from .asyncflow.client import AsyncFlowClient
+from .asyncflow.voices import VoiceCatalog
+from .config import Settings, load_settings
+from .playback.guild_session import GuildPlayer
+from .playback.phrase_cache import PhraseCache
+from .store.limits import SpeechLimits
+from .store.models import PreferencesStore
+from .store.sqlite import SqlitePreferences
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Typed errors for everything AsyncFlow (or the road to it) can do wrong.
 
-Each class says what happened; :mod:`cogs.engine.user_messages` says it to people. No error ever
+Each class says what happened; :mod:`cogs.engine.words` says it to people. No error ever
 carries the API key: messages are built from the status, the documented error code and the
 server's own message, never from request headers.
 """

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from cogs.engine.audio_format import DISCORD_FORMAT, PcmFormat
+from .formats import DISCORD_FORMAT, PcmFormat
 
 __all__ = ["PcmConverter", "mono16_to_stereo"]
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from cachetools import LRUCache
 
-from .audio_format import DISCORD_FORMAT
-from .pcm_convert import mono16_to_stereo
+from ..audio.convert import mono16_to_stereo
+from ..audio.formats import DISCORD_FORMAT
 
 SEEN_ONCE_KEYS = 20_000
 """How many phrases not kept yet are remembered (by hash, not audio) to recognise the next time."""

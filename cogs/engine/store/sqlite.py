@@ -19,7 +19,7 @@ from typing import Any, Final, Literal, TypeVar, get_args
 
 import aiosqlite
 
-from .preferences import EmojiMode, GuildPrefs, MemberPrefs
+from .models import EmojiMode, GuildPrefs, MemberPrefs
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ _T = TypeVar("_T")
 
 
 class SqlitePreferences:
-    """:class:`~cogs.engine.preferences.PreferencesStore` in one SQLite file, with a read-through cache.
+    """:class:`~cogs.engine.store.models.PreferencesStore` in one SQLite file, with a read-through cache.
 
     One connection and one lock around every transaction. Writes can't interleave, and a cache miss
     is read under the same lock, so a read can never put a value in the cache that a concurrent write

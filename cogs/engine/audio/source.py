@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import discord
 
-from .audio_format import DISCORD_FORMAT, FRAME_BYTES, SILENCE_FRAME
+from .formats import DISCORD_FORMAT, FRAME_BYTES, SILENCE_FRAME
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ import asyncio
 import logging
 import time
 
-from .asyncflow_client import AsyncFlowClient, Voice
-from .asyncflow_errors import AsyncFlowError
+from .client import AsyncFlowClient, Voice
+from .errors import AsyncFlowError
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .asyncflow_client import AsyncFlowClient
-from .asyncflow_errors import AsyncFlowError, UnexpectedResponse
-from .audio_source import SourceClosed, StreamingAudioSource
+from ..asyncflow.client import AsyncFlowClient
+from ..asyncflow.errors import AsyncFlowError, UnexpectedResponse
+from ..audio.pipeline import pump_speech
+from ..audio.source import SourceClosed, StreamingAudioSource
+from ..words import describe_retry
 from .phrase_cache import PhraseCache
-from .speech_pipeline import pump_speech
-from .user_messages import describe_retry
 
 log = logging.getLogger(__name__)
 

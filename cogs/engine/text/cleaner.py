@@ -1,6 +1,6 @@
 """Turn a Discord message into the words a text-to-speech voice should say.
 
-Pure: no discord.py, no I/O. :mod:`cogs.engine.discord_message` extracts :class:`MessageParts` and
+Pure: no discord.py, no I/O. :mod:`cogs.engine.text.message_parts` extracts :class:`MessageParts` and
 :class:`Names` from discord.py objects; :func:`clean_message` returns the words, or None when nothing
 is worth paying the TTS API for. The "Alice said" prefix is the caller's job.
 

@@ -31,7 +31,10 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from .asyncflow_errors import (
+from ..audio.formats import REQUESTED_FORMAT
+from ..audio.wav import WavFormatError, WavStreamReader
+from ..config import AsyncFlowSettings
+from .errors import (
     ApiConnectionError,
     ApiTimeout,
     AsyncFlowError,
@@ -49,9 +52,6 @@ from .asyncflow_errors import (
     VersionNotFound,
     VoiceNotFound,
 )
-from .audio_format import REQUESTED_FORMAT
-from .settings import AsyncFlowSettings
-from .wav_reader import WavFormatError, WavStreamReader
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")

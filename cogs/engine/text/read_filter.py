@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import discord
 
-from .preferences import GuildPrefs, MemberPrefs
+from ..store.models import GuildPrefs, MemberPrefs
 
 
 def is_proxy_message(message: discord.Message, prefs: GuildPrefs) -> bool:

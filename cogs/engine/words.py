@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .asyncflow_errors import (
+from .asyncflow.errors import (
     ApiConnectionError,
     ApiTimeout,
     AsyncFlowError,

@@ -1,6 +1,6 @@
 """What servers and members have chosen: the records and the store interface behind them.
 
-The cogs only see :class:`PreferencesStore`; :mod:`cogs.engine.sqlite_preferences` is the default
+The cogs only see :class:`PreferencesStore`; :mod:`cogs.engine.store.sqlite` is the default
 implementation (a PostgreSQL one can follow for multi-process deployments). Reads return defaults
 for servers and members that never changed anything, so nothing has to be created up front.
 """

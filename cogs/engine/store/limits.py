@@ -15,8 +15,8 @@ from typing import TypeVar
 
 from discord.app_commands import Cooldown
 
-from .preferences import PreferencesStore
-from .settings import LimitsSettings
+from ..config import LimitsSettings
+from .models import PreferencesStore
 
 K = TypeVar("K")
 

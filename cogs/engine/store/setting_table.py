@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .preferences import GuildPrefs
+from .models import GuildPrefs
 
 ON_WORDS = {"on", "yes", "true", "enable", "enabled", "1"}
 OFF_WORDS = {"off", "no", "false", "disable", "disabled", "0"}

@@ -16,11 +16,11 @@ from dataclasses import replace
 
 import discord
 
-from .asyncflow_client import AsyncFlowClient
-from .audio_source import StreamingAudioSource, ms_to_bytes
+from ..asyncflow.client import AsyncFlowClient
+from ..audio.source import StreamingAudioSource, ms_to_bytes
+from ..config import SpeechSettings
+from ..words import describe_error
 from .phrase_cache import PhraseCache
-from .settings import SpeechSettings
-from .user_messages import describe_error
 from .utterance import SpeechItem, Utterance
 
 log = logging.getLogger(__name__)

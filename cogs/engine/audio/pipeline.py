@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .asyncflow_client import SpeechResponse
-from .asyncflow_errors import UnplayableAudio
-from .audio_source import StreamingAudioSource
-from .pcm_convert import PcmConverter
-from .wav_reader import WavFormatError, WavStreamReader
+from ..asyncflow.client import SpeechResponse
+from ..asyncflow.errors import UnplayableAudio
+from .convert import PcmConverter
+from .source import StreamingAudioSource
+from .wav import WavFormatError, WavStreamReader
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ async def pump_speech(
     ``on_audio`` sees every piece of Discord-format PCM written (the phrase cache keeps a copy).
 
     Raises the typed AsyncFlow error that ended the stream early (the audio before it stays playable),
-    or :class:`~cogs.engine.audio_source.SourceClosed` when the player let go of the source.
+    or :class:`~cogs.engine.audio.source.SourceClosed` when the player let go of the source.
     """
     reader = WavStreamReader() if response.container == "wav" else None
     converter = None if reader else PcmConverter(response.raw_format)

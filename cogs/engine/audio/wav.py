@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable
 from typing import Final
 
-from cogs.engine.audio_format import Encoding, PcmFormat
+from .formats import Encoding, PcmFormat
 
 __all__ = ["MAX_HEADER_BYTES", "WavFormatError", "WavStreamReader"]
 
