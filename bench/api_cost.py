@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.audio.source import StreamingAudioSource
 from cogs.engine.config import AsyncFlowSettings, SpeechSettings
+from cogs.engine.playback.announcer import Announcer
 from cogs.engine.playback.phrase_cache import PhraseCache
 from cogs.engine.playback.utterance import SpeechItem, Utterance
 from cogs.engine.text.cleaner import MessageParts, Names, clean_message
-from cogs.reading import Announcer
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow
 
 MEMBERS = ["Alice", "bob_the_builder", "Chloé", "xX_Dark_Xx", "Mo", "Priya", "jun", "Sam"]
@@ -139,7 +139,8 @@ def spoken_texts(messages: Sequence[ChatMessage], *, announce: bool = True) -> l
         if cleaned is None:
             texts.append(None)
             continue
-        prefix = announcer.prefix(1, message.author, message.author, ANNOUNCER_WINDOW_S, message.at) if announce else ""
+        prefix = announcer.prefix(message.author, message.author, ANNOUNCER_WINDOW_S, message.at) if announce else ""
+        announcer.spoke(message.author, message.at)
         texts.append(prefix + cleaned)
     return texts
 

@@ -1,4 +1,4 @@
-"""Shared by the slash-command cogs: private replies, and speaking text in the invoking member's channel."""
+"""Shared by the slash-command cogs: private replies, and handing a member's text to their server's session."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import discord
 from discord import app_commands
 
 from .engine.engine import TTSEngine
-from .engine.playback.guild_session import QueueFull
-from .engine.playback.utterance import Notify, SpeechItem
-from .engine.playback.voice import JoinRefused, channel_to_join, join, stage_audience
+from .engine.playback.request import SpeechRequest, typed_text_problem
+from .engine.playback.utterance import Notify
+from .engine.playback.voice import JoinRefused, VoiceChannel, channel_to_join
+from .engine.store.limits import Refusal
+from .engine.text.cleaner import MessageParts
+from .engine.text.message_parts import text_names
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,12 @@ async def reply(interaction: discord.Interaction, message: str) -> None:
         await interaction.response.send_message(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
 
+async def defer(interaction: discord.Interaction) -> None:
+    """Answer Discord within its 3 seconds ("thinking…") when what follows may wait (a join, the store)."""
+    if not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+
 def followup(interaction: discord.Interaction) -> Notify:
     """A way to tell the member something later (for up to 15 minutes, the life of the interaction)."""
 
@@ -37,64 +46,57 @@ def followup(interaction: discord.Interaction) -> Notify:
     return send
 
 
-async def speak_for_member(
-    engine: TTSEngine, interaction: discord.Interaction, text: str, voice_id: str | None
+async def say_for_member(
+    engine: TTSEngine,
+    interaction: discord.Interaction,
+    text: str,
+    voice_id: str | None,
+    *,
+    preview: bool = False,
 ) -> None:
-    """Join the member's voice channel and speak ``text``, telling them where it stands (or why not)."""
+    """Speak ``text`` in the member's voice channel on the one road, telling them where it stands (or why not)."""
     member = interaction.user
     guild = interaction.guild
     if guild is None or not isinstance(member, discord.Member):
         await reply(interaction, "This only works in a server, not in DMs.")
         return
-    player = engine.player_for(guild)
-    try:
-        channel = channel_to_join(member, busy=player.is_active)
+    limit = engine.settings.speech.max_text_length
+    problem = typed_text_problem(text, limit)
+    if problem is not None:
+        await reply(interaction, problem)
+        return
+    session = engine.session_for(guild)
+    try:  # the common refusals answer at once; the session decides again, in order, under its lock
+        channel_to_join(member, current=session.channel, busy=session.queue.is_active)
     except JoinRefused as refusal:
         await reply(interaction, str(refusal))
         return
+    await defer(interaction)
 
-    if player.is_full:
-        await reply(interaction, f"The queue is full ({engine.settings.speech.queue_limit} messages) — wait a moment.")
-        return
-    limited = await engine.limits.admit(guild.id, member.id, len(text))
-    if limited is not None:
-        await reply(interaction, limited.message)
-        return
+    def in_members_channel(current: VoiceChannel | None, busy: bool) -> VoiceChannel:
+        return channel_to_join(member, current=current, busy=busy)
 
-    # Answer within Discord's 3 seconds; the download starts now, alongside the voice connection.
-    await interaction.response.defer(ephemeral=True, thinking=True)
-    joined = False
-    if stage_audience(guild):  # a listener on a stage: try to step up before spending an API call
-        try:
-            await join(channel, cls=engine.voice_client_class, timeout=engine.settings.speech.connect_timeout)
-        except JoinRefused as refusal:
-            await reply(interaction, str(refusal))
-            return
-        joined = True  # Discord's voice state update may lag: don't ask to step up twice
-    item = SpeechItem(
-        text=text,
-        voice_id=await engine.voice_for(guild.id, member.id, voice_id),
-        requester_id=member.id,
-        notify=followup(interaction),
-    )
-    try:
-        ahead = player.enqueue(item)
-    except QueueFull as full:
-        await reply(interaction, f"The queue is full ({full.limit} messages) — wait a moment and try again.")
-        return
-    try:
-        if not joined:
-            await join(channel, cls=engine.voice_client_class, timeout=engine.settings.speech.connect_timeout)
-    except JoinRefused as refusal:
-        await player.stop(tell=str(refusal), except_user=member.id)
-        await reply(interaction, str(refusal))
-        return
-    player.voice_ready()
-    if ahead == 0:
-        await reply(interaction, f"🔊 Speaking in {channel.mention}.")
+    async with session.turn():  # in order with this server's other commands and events
+        request = SpeechRequest(
+            parts=MessageParts(content=text.strip()),
+            names=text_names(guild, text),
+            author_id=member.id,
+            author_name=member.display_name,
+            requester_id=member.id,
+            notify=followup(interaction),
+            author_prefs=await engine.preferences.member(member.id),
+            chosen_voice=voice_id.strip() if voice_id and voice_id.strip() else None,
+            preview=preview,
+            max_length=limit,
+        )
+        outcome = await session.speak_in_turn(guild, request, in_members_channel)
+    if isinstance(outcome, Refusal):
+        await reply(interaction, outcome.message)
+    elif outcome.ahead == 0:
+        await reply(interaction, f"🔊 Speaking in {outcome.channel_mention}.")
     else:
-        waiting = "message" if ahead == 1 else "messages"
-        await reply(interaction, f"Queued in {channel.mention} — {ahead} {waiting} ahead of yours.")
+        waiting = "message" if outcome.ahead == 1 else "messages"
+        await reply(interaction, f"Queued in {outcome.channel_mention} — {outcome.ahead} {waiting} ahead of yours.")
 
 
 async def explain_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:

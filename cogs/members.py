@@ -13,7 +13,7 @@ from .engine.asyncflow.voices import choice_label
 from .engine.engine import engine_for
 from .engine.text.cleaner import CleanOptions, MessageParts, Names, clean_message
 from .engine_cog import EngineCog
-from .interactions import reply, speak_for_member
+from .interactions import reply, say_for_member
 
 MAX_NICKNAME = 32
 PREVIEW_TEXT = "Hi, I'm {name}. This is how I sound when I read your messages."
@@ -56,7 +56,7 @@ class MembersCog(EngineCog, name="Members"):
         name = await self._known_voice(interaction, voice)
         if name is None:
             return
-        await speak_for_member(self.engine, interaction, PREVIEW_TEXT.format(name=name), voice.strip())
+        await say_for_member(self.engine, interaction, PREVIEW_TEXT.format(name=name), voice.strip(), preview=True)
 
     @voice.command(name="reset", description="Go back to the server's voice.")
     async def voice_reset(self, interaction: discord.Interaction) -> None:

@@ -33,11 +33,17 @@ class BotHarness:
         self.engine: TTSEngine | None = None
 
     @classmethod
-    async def create(cls, server: FakeAsyncFlow, settings: Settings, extensions: Sequence[str]) -> BotHarness:
+    async def create(
+        cls, server: FakeAsyncFlow, settings: Settings, extensions: Sequence[str], *, announce_author: bool = True
+    ) -> BotHarness:
+        """``announce_author=False``: the server's ``announce-author`` is off, so what AsyncFlow is asked to say
+        is exactly the member's text (for tests about audio and faults; attribution has tests of its own)."""
         bot = commands.Bot(command_prefix=commands.when_mentioned, intents=discord.Intents.default())
         await bot._async_setup_hook()
         harness = cls(FakeDiscord(bot), server, extensions)
         await harness.start(settings)
+        if not announce_author:
+            await harness.live_engine.preferences.update_guild(harness.fake.guild_id, announce_author=False)
         return harness
 
     async def start(self, settings: Settings) -> None:
@@ -106,8 +112,8 @@ class BotHarness:
         for _ in range(5):
             await asyncio.sleep(0.01)
         async with asyncio.timeout(timeout):
-            player = self.live_engine.existing_player(self.fake.guild_id)
-            while player is not None and player.is_active:
+            session = self.live_engine.existing_session(self.fake.guild_id)
+            while session is not None and session.is_active:
                 await asyncio.sleep(0.02)
             voice = self.fake.voice_client
             while voice is not None and voice.is_playing():

@@ -27,7 +27,10 @@ def expected_frames(text: str) -> float:
 @pytest.fixture
 async def harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[BotHarness]:
     harness = await BotHarness.create(
-        asyncflow, make_settings(speech_overrides={"phrase_cache_max_chars": 20}), ["cogs.speech"]
+        asyncflow,
+        make_settings(speech_overrides={"phrase_cache_max_chars": 20}),
+        ["cogs.speech"],
+        announce_author=False,
     )
     yield harness
     await harness.stop()
@@ -118,7 +121,7 @@ async def test_a_skipped_phrase_is_not_kept_half_heard(harness: BotHarness, alic
 
 async def test_the_cache_can_be_turned_off(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> None:
     harness = await BotHarness.create(
-        asyncflow, make_settings(speech_overrides={"phrase_cache_mb": 0}), ["cogs.speech"]
+        asyncflow, make_settings(speech_overrides={"phrase_cache_mb": 0}), ["cogs.speech"], announce_author=False
     )
     try:
         member = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)

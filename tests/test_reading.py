@@ -70,7 +70,8 @@ async def test_only_linked_channels_and_the_voice_chat_are_read(reader: BotHarne
     reader.fake.post(alice, "in an unlinked channel")
     reader.fake.post(alice, "in the voice channel's own chat", channel_id=reader.fake.voice_channel_id)
     await reader.wait_until_quiet()
-    assert reader.transcripts() == ["Alice said, in the voice channel's own chat"]
+    # No "Alice said": her /say that brought the bot in started the announce window, as a message would.
+    assert reader.transcripts() == ["in the voice channel's own chat"]
 
     await reader.command(alice, "set", {"setting": "read-voice-chat", "value": "off"})
     reader.fake.post(alice, "not read any more", channel_id=reader.fake.voice_channel_id)
@@ -378,7 +379,7 @@ async def test_while_server_muted_nothing_is_read_and_the_channel_is_told_once(r
     reader.bot.dispatch("voice_state_update", *reader.fake.server_mute_bot(False))
     reader.fake.post(alice, "third")
     await reader.wait_until_quiet()
-    assert reader.transcripts()[spoken_before:] == ["Alice said, third"]
+    assert reader.transcripts()[spoken_before:] == ["third"]  # within the window of her /say: not announced again
 
 
 async def test_as_a_listener_on_a_stage_nothing_is_read_and_the_channel_is_told_once(reader: BotHarness) -> None:

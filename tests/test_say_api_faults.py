@@ -224,7 +224,7 @@ async def no_request_left_open(server: FakeAsyncFlow) -> None:
 async def test_an_asyncflow_fault_is_explained_to_its_member_and_the_queue_goes_on(
     asyncflow: FakeAsyncFlow, make_settings: SettingsFactory, case: Case
 ) -> None:
-    harness = await BotHarness.create(asyncflow, make_settings(case.asyncflow), ["cogs.speech"])
+    harness = await BotHarness.create(asyncflow, make_settings(case.asyncflow), ["cogs.speech"], announce_author=False)
     try:
         fake = harness.fake
         alice = fake.add_member("Alice", voice_channel_id=fake.voice_channel_id)
@@ -277,7 +277,9 @@ async def test_asyncflow_unreachable_is_explained_and_say_works_once_it_is_back(
 ) -> None:
     port = closed_port()
     later = FakeAsyncFlow(port=port)
-    harness = await BotHarness.create(later, make_settings({"base_url": f"http://127.0.0.1:{port}"}), ["cogs.speech"])
+    harness = await BotHarness.create(
+        later, make_settings({"base_url": f"http://127.0.0.1:{port}"}), ["cogs.speech"], announce_author=False
+    )
     try:
         fake = harness.fake
         alice = fake.add_member("Alice", voice_channel_id=fake.voice_channel_id)

@@ -19,7 +19,7 @@ from tests.discord_fakes import Conversation, RecordingVoiceClient
 
 @pytest.fixture
 async def harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[BotHarness]:
-    harness = await BotHarness.create(asyncflow, make_settings(), ["cogs.speech"])
+    harness = await BotHarness.create(asyncflow, make_settings(), ["cogs.speech"], announce_author=False)
     yield harness
     await harness.stop()
 
@@ -576,7 +576,9 @@ async def test_voice_autocomplete_offers_at_most_25_matching_voices(harness: Bot
 async def test_a_member_whose_turn_waits_for_a_request_slot_is_told_and_then_heard(
     asyncflow: FakeAsyncFlow, make_settings: SettingsFactory
 ) -> None:
-    harness = await BotHarness.create(asyncflow, make_settings({"max_concurrent_requests": 1}), ["cogs.speech"])
+    harness = await BotHarness.create(
+        asyncflow, make_settings({"max_concurrent_requests": 1}), ["cogs.speech"], announce_author=False
+    )
     try:
         alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
         harness.fake.build_guild()

@@ -81,7 +81,7 @@ def _exists(fd: str) -> bool:
 @pytest.fixture
 async def harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[BotHarness]:
     settings = make_settings({"max_retries": 2, "max_retry_wait": 1.0}, {"queue_limit": BATCH + 5})
-    harness = await BotHarness.create(asyncflow, settings, ["cogs.speech"])
+    harness = await BotHarness.create(asyncflow, settings, ["cogs.speech"], announce_author=False)
     yield harness
     await harness.stop()
 

@@ -24,8 +24,10 @@ HarnessFactory = Callable[..., Coroutine[Any, Any, BotHarness]]
 async def make_harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> AsyncIterator[HarnessFactory]:
     harnesses: list[BotHarness] = []
 
-    async def make(**limits: Any) -> BotHarness:
-        harness = await BotHarness.create(asyncflow, make_settings(limits_overrides=limits), EXTENSIONS)
+    async def make(*, announce_author: bool = True, **limits: Any) -> BotHarness:
+        harness = await BotHarness.create(
+            asyncflow, make_settings(limits_overrides=limits), EXTENSIONS, announce_author=announce_author
+        )
         harnesses.append(harness)
         return harness
 
@@ -43,7 +45,7 @@ def members_in_voice(harness: BotHarness, *names: str) -> list[int]:
 async def test_a_member_over_the_rate_is_told_how_long_to_wait_and_others_still_speak(
     make_harness: HarnessFactory,
 ) -> None:
-    harness = await make_harness(member_messages_per_minute=2)
+    harness = await make_harness(member_messages_per_minute=2, announce_author=False)
     alice, bob = members_in_voice(harness, "Alice", "Bob")
 
     await harness.say(alice, "one")
@@ -60,7 +62,7 @@ async def test_a_member_over_the_rate_is_told_how_long_to_wait_and_others_still_
 
 
 async def test_the_server_rate_caps_everyone_together(make_harness: HarnessFactory) -> None:
-    harness = await make_harness(server_messages_per_minute=3)
+    harness = await make_harness(server_messages_per_minute=3, announce_author=False)
     alice, bob = members_in_voice(harness, "Alice", "Bob")
 
     for member, text in [(alice, "a"), (bob, "b"), (alice, "c")]:
@@ -75,7 +77,7 @@ async def test_the_server_rate_caps_everyone_together(make_harness: HarnessFacto
 async def test_the_daily_budget_refuses_clearly_shows_in_settings_and_survives_a_restart(
     make_harness: HarnessFactory, make_settings: SettingsFactory
 ) -> None:
-    harness = await make_harness(server_daily_characters=20)
+    harness = await make_harness(server_daily_characters=20, announce_author=False)
     (alice,) = members_in_voice(harness, "Alice")
 
     await harness.say(alice, "hello there")  # 11 characters

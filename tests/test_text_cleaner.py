@@ -401,9 +401,9 @@ ADVERSARIAL = {
 
 @pytest.mark.parametrize("text", ADVERSARIAL.values(), ids=ADVERSARIAL.keys())
 def test_huge_hostile_messages_are_fast_and_bounded(text: str) -> None:
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: load from other processes does not count
     spoken = clean_message(MessageParts(text), NAMES)
-    assert time.perf_counter() - started < 1.0
+    assert time.process_time() - started < 1.0
     assert spoken is None or len(spoken) <= 300 + 20
 
 
@@ -475,9 +475,9 @@ def assert_speakable(spoken: str | None, max_length: int) -> None:
 
 
 def timed_clean(parts: MessageParts, options: CleanOptions) -> str | None:
-    started = time.perf_counter()
+    started = time.process_time()
     spoken = clean_message(parts, NAMES, options)
-    assert time.perf_counter() - started < 0.2
+    assert time.process_time() - started < 0.2
     return spoken
 
 
@@ -552,9 +552,9 @@ def test_hostile_names_are_safe(
 ) -> None:
     """Display names are user-controlled too: markup, URLs or surrogates in a name never reach the voice."""
     text = "<@1> <@!2> <@3> <@&1> <@&2> <@&3> <#1> <#2> <#3> " * 3
-    started = time.perf_counter()
+    started = time.process_time()
     spoken = clean_message(MessageParts(text), Names(users, roles, channels), options)
-    assert time.perf_counter() - started < 0.2
+    assert time.process_time() - started < 0.2
     assert_speakable(spoken, options.max_length)
     assert spoken is not None
 

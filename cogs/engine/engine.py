@@ -1,4 +1,4 @@
-"""The shared engine the cogs are given: settings, the AsyncFlow client, voices and one player per server.
+"""The shared engine the cogs are given: settings, the AsyncFlow client, voices and one session per server.
 
 A bot that loads our extensions can build the engine itself and attach it as
 ``bot.asyncflow_tts`` before loading them; otherwise the first extension builds it from
@@ -18,7 +18,7 @@ import httpx
 from .asyncflow.client import AsyncFlowClient
 from .asyncflow.voices import VoiceCatalog
 from .config import Settings, load_settings
-from .playback.guild_session import GuildPlayer
+from .playback.guild_session import GuildSession, SessionParts
 from .playback.phrase_cache import PhraseCache
 from .store.limits import SpeechLimits
 from .store.models import PreferencesStore
@@ -65,35 +65,36 @@ class TTSEngine:
         )
         self.preferences: PreferencesStore = preferences or SqlitePreferences(settings.storage.sqlite_path)
         self.limits = SpeechLimits(settings.limits, self.preferences)
+        self._session_parts = SessionParts(
+            client=self.client,
+            settings=settings,
+            preferences=self.preferences,
+            limits=self.limits,
+            voices=self.voices,
+            cache=self.phrase_cache,
+            voice_client_class=voice_client_class,
+        )
         self._started = False
         self._start_lock = asyncio.Lock()
         self.voice_client_class = voice_client_class
-        self._players: dict[int, GuildPlayer] = {}
+        self._sessions: dict[int, GuildSession] = {}
         self.users = 0
         """Loaded extensions using this engine."""
         self.owned_by_extensions = False
         """Built by an extension (not handed in by the bot), so the extensions close it."""
 
     def __repr__(self) -> str:
-        return f"<TTSEngine {self.client!r} players={len(self._players)}>"
+        return f"<TTSEngine {self.client!r} sessions={len(self._sessions)}>"
 
-    def player_for(self, guild: discord.Guild) -> GuildPlayer:
-        player = self._players.get(guild.id)
-        if player is None:
+    def session_for(self, guild: discord.Guild) -> GuildSession:
+        """The one owner of ``guild``'s voice, queue, announcer and pending messages (created on first use)."""
+        session = self._sessions.get(guild.id)
+        if session is None:
+            session = self._sessions[guild.id] = GuildSession(guild.id, self._session_parts)
+        return session
 
-            def voice_client() -> discord.VoiceClient | None:
-                voice = guild.voice_client
-                return voice if isinstance(voice, discord.VoiceClient) else None
-
-            player = GuildPlayer(
-                client=self.client,
-                settings=self.settings.speech,
-                voice_client=voice_client,
-                cache=self.phrase_cache,
-                guild_id=guild.id,
-            )
-            self._players[guild.id] = player
-        return player
+    def existing_session(self, guild_id: int) -> GuildSession | None:
+        return self._sessions.get(guild_id)
 
     async def start(self) -> None:
         """Open the preferences store (creating or migrating it). Idempotent; the cogs call it in ``cog_load``."""
@@ -102,30 +103,15 @@ class TTSEngine:
                 await self.preferences.open()
                 self._started = True
 
-    async def voice_for(self, guild_id: int, user_id: int | None, chosen: str | None = None) -> str | None:
-        """The voice to speak with: chosen for this message, else the member's own (if the server allows it),
-        else the server's default; None means the configured ``asyncflow.voice_id``."""
-        if chosen:
-            return chosen
-        guild = await self.preferences.guild(guild_id)
-        if user_id is not None and guild.allow_member_voices:
-            member = await self.preferences.member(user_id)
-            if member.voice_id:
-                return member.voice_id
-        return guild.default_voice
-
-    def existing_player(self, guild_id: int) -> GuildPlayer | None:
-        return self._players.get(guild_id)
-
-    async def stop_players(self) -> None:
-        """Stop speaking everywhere and forget every queue."""
-        players, self._players = list(self._players.values()), {}
-        for player in players:
-            await player.close()
+    async def stop_sessions(self) -> None:
+        """Stop speaking and leave voice everywhere, and forget every session."""
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
     async def aclose(self) -> None:
         try:
-            await self.stop_players()
+            await self.stop_sessions()
         finally:
             try:
                 await self.client.aclose()
@@ -158,4 +144,4 @@ async def release_engine(bot: discord.Client, engine: TTSEngine) -> None:
         if getattr(bot, ENGINE_ATTRIBUTE, None) is engine:
             delattr(bot, ENGINE_ATTRIBUTE)
     else:
-        await engine.stop_players()
+        await engine.stop_sessions()

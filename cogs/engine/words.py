@@ -28,6 +28,41 @@ from .asyncflow.errors import (
     VoiceNotFound,
 )
 
+# -- what happened to a member's message in the voice channel ------------------------------------------
+
+NOT_CONNECTED = "I'm not connected to a voice channel any more, so your message wasn't spoken."
+DISCONNECTED = "I was disconnected from the voice channel, so your message wasn't spoken."
+CHANNEL_DELETED = "My voice channel was deleted, so your message wasn't spoken."
+STOPPED_BY_SOMEONE = "Someone used /stop, so your message wasn't spoken."
+LEFT_BY_SOMEONE = "Someone used /leave, so your message wasn't spoken."
+LEFT_ALONE = "Nobody was left in my voice channel, so I left and your message wasn't spoken."
+PLAYBACK_FAILED = "Playing your message failed part-way through — try again."
+
+# -- why a text is not taken -----------------------------------------------------------------------
+
+QUEUE_FULL_NOTICE = "Skipping some messages: too many are waiting to be read. I'll catch up with new ones."
+NOTHING_TO_SAY = "There's nothing to say — give me some text."
+NOTHING_SPEAKABLE = "There's nothing in that I can read aloud — give me some words."
+UNKNOWN_VOICE = "I don't know that voice — pick one from the list as you type."
+NO_VOICE_LIST = "I can't reach AsyncFlow's voice list right now — try again in a minute."
+MEMBER_VOICES_OFF = "This server has everyone use the server voice, so `voice:` can't be picked here."
+FOREIGN_VOICE = (
+    "Something else is using my voice connection in this server right now (music, perhaps) — try again when it's done."
+)
+
+
+def too_long(length: int, limit: int) -> str:
+    return f"That's {length} characters; the limit here is {limit}. Shorten it or split it into parts."
+
+
+def queue_full(limit: int) -> str:
+    return f"The queue is full ({limit} messages) — wait a moment and try again."
+
+
+def waiting_for_slot_message(limit: int | None) -> str:
+    at_most = f" (at most {limit} at once)" if limit else ""
+    return f"AsyncFlow is busy with this bot's other messages{at_most} — yours starts as soon as one finishes…"
+
 
 def _seconds(value: float) -> str:
     """Rounded up: told "8 s" for 8.5 s, a member would come back too early."""

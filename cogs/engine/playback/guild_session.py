@@ -1,298 +1,382 @@
-"""One speaker per server: a queue of texts, played one after another into the server's voice client.
+"""One owner per server: its voice connection, queue, prefetch, announcer and pending messages.
 
-While an item plays, the next item is already downloading (up to its read-ahead), so speech
-follows speech with no gap. The player never connects to voice itself: the cog does that and
-calls :meth:`GuildPlayer.voice_ready`; the player plays into whatever voice client the guild has.
+The cogs turn Discord events into calls on a :class:`GuildSession` and its outcomes into replies;
+nothing else joins, plays or reads a server's state. Every decision that touches the voice
+connection (join, move, leave, react to a voice or permission event) runs under one lock, from the
+decision through the join, so two members, or a member and a gateway event, can never act on a
+half-made change. Queue changes are synchronous (see :mod:`.speech_queue`), so a delete or an edit
+that arrives while a join is under way takes effect at once.
+
+:meth:`GuildSession.speak` is the one road for speech: ``/say``, read messages, the Speak menu and
+previews all pass through the same cleaning, voice choice, attribution, limits and queue.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import deque
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass
 
 import discord
 
 from ..asyncflow.client import AsyncFlowClient
-from ..audio.source import StreamingAudioSource, ms_to_bytes
-from ..config import SpeechSettings
-from ..words import describe_error
+from ..asyncflow.voices import VoiceCatalog
+from ..config import Settings
+from ..store.limits import Refusal, SpeechLimits
+from ..store.models import GuildPrefs, PreferencesStore
+from ..text.cleaner import CleanOptions, clean_message
+from ..words import (
+    CHANNEL_DELETED,
+    DISCONNECTED,
+    FOREIGN_VOICE,
+    LEFT_ALONE,
+    MEMBER_VOICES_OFF,
+    NO_VOICE_LIST,
+    NOTHING_SPEAKABLE,
+    QUEUE_FULL_NOTICE,
+    UNKNOWN_VOICE,
+    queue_full,
+)
+from .announcer import Announcer
+from .pending import PendingMessages
 from .phrase_cache import PhraseCache
-from .utterance import SpeechItem, Utterance
+from .request import Accepted, Outcome, SpeechRequest, refused, speakable_name
+from .speech_queue import QueueFull, SpeechQueue
+from .utterance import SpeechItem
+from .voice import (
+    JoinRefused,
+    VoiceChannel,
+    disconnect,
+    join,
+    lost_permissions_message,
+    missing_voice_permissions,
+    silenced_message,
+    speak_on_stage,
+)
 
 log = logging.getLogger(__name__)
 
-VoiceClientGetter = Callable[[], discord.VoiceClient | None]
 
-NOT_CONNECTED = "I'm not connected to a voice channel any more, so your message wasn't spoken."
-DISCONNECTED = "I was disconnected from the voice channel, so your message wasn't spoken."
-CHANNEL_DELETED = "My voice channel was deleted, so your message wasn't spoken."
-STOPPED_BY_SOMEONE = "Someone used /stop, so your message wasn't spoken."
-LEFT_BY_SOMEONE = "Someone used /leave, so your message wasn't spoken."
-LEFT_ALONE = "Nobody was left in my voice channel, so I left and your message wasn't spoken."
-PLAYBACK_FAILED = "Playing your message failed part-way through — try again."
-SLOT_NOTICE_AFTER_S = 1.0
-"""A member whose turn has come but whose request waits for a free slot is told after this long."""
+@dataclass(frozen=True, slots=True)
+class SessionParts:
+    """What every session is handed by the engine (it never reaches for the engine itself)."""
 
-
-def waiting_for_slot_message(limit: int | None) -> str:
-    at_most = f" (at most {limit} at once)" if limit else ""
-    return f"AsyncFlow is busy with this bot's other messages{at_most} — yours starts as soon as one finishes…"
+    client: AsyncFlowClient
+    settings: Settings
+    preferences: PreferencesStore
+    limits: SpeechLimits
+    voices: VoiceCatalog
+    cache: PhraseCache | None
+    voice_client_class: type[discord.VoiceClient]
 
 
-class QueueFull(Exception):
-    """The server's queue already holds ``limit`` items."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"the queue is full ({limit} messages)")
-        self.limit = limit
+ChannelChoice = Callable[[VoiceChannel | None, bool], VoiceChannel | None]
+"""Given where the bot's voice is (None: nowhere) and whether it is busy, where to speak: raises
+:class:`JoinRefused` to refuse, or returns None to speak where the bot already is."""
 
 
-class GuildPlayer:
-    """Owns one guild's queue and playback. All methods run on the event loop."""
+class GuildSession:
+    """Everything one server's speech needs, applied in order. All methods run on the event loop."""
 
-    def __init__(
-        self,
-        *,
-        client: AsyncFlowClient,
-        settings: SpeechSettings,
-        voice_client: VoiceClientGetter,
-        cache: PhraseCache | None = None,
-        guild_id: int = 0,
-    ) -> None:
-        self._client = client
-        self._cache = cache
-        self._guild_id = guild_id
-        self._settings = settings
-        self._voice_client = voice_client
-        self._queue: deque[SpeechItem] = deque()
-        self._current: Utterance | None = None
-        self._next: Utterance | None = None
-        self._wakeup = asyncio.Event()
-        self._voice_changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    def __init__(self, guild_id: int, parts: SessionParts) -> None:
+        self.guild_id = guild_id
+        self._parts = parts
+        self._lock = asyncio.Lock()
+        self._voice: discord.VoiceClient | None = None
+        """Our voice connection, once connected (None while joining or moving: nothing plays then)."""
+        self.queue = SpeechQueue(
+            client=parts.client,
+            settings=parts.settings.speech,
+            voice=lambda: self._voice,
+            cache=parts.cache,
+            guild_id=guild_id,
+        )
+        self.announcer = Announcer()
+        self.pending = PendingMessages()
+        self._alone_timer: asyncio.Task[None] | None = None
 
-    # -- what the cog calls ----------------------------------------------------------------------
+    def __repr__(self) -> str:
+        return f"<GuildSession {self.guild_id} active={self.is_active} voice={self.channel_id}>"
 
     @property
     def is_active(self) -> bool:
-        """Speaking, about to speak, or holding queued items."""
-        return self._current is not None or self._next is not None or bool(self._queue)
+        """Speaking, about to speak, holding queued texts, or in the middle of a voice change."""
+        return self.queue.is_active or self._lock.locked()
 
     @property
-    def pending(self) -> int:
-        """Items waiting behind the one being spoken."""
-        return len(self._queue) + (1 if self._next is not None else 0)
+    def channel(self) -> VoiceChannel | None:
+        """Where our own voice connection is (never a voice client the bot's host started)."""
+        voice = self._voice
+        channel = voice.channel if voice is not None else None
+        return channel if isinstance(channel, discord.VoiceChannel | discord.StageChannel) else None
 
     @property
-    def is_full(self) -> bool:
-        """:meth:`enqueue` would raise :class:`QueueFull`."""
-        return self.pending >= self._settings.queue_limit
+    def channel_id(self) -> int | None:
+        channel = self.channel
+        return channel.id if channel is not None else None
 
-    def enqueue(self, item: SpeechItem) -> int:
-        """Queue ``item`` and return how many items are ahead of it (0: it is spoken next, right away)."""
-        current = self._current
-        ahead = self.pending + (1 if current is not None and not current.interrupted else 0)  # skipped: ending
-        if self.is_full:
-            raise QueueFull(self._settings.queue_limit)
-        if self._current is None and self._next is None and not self._queue:
-            self._current = self._start(item)  # idle: start downloading now, before the voice join completes
-        else:
-            self._queue.append(item)
-        self._wakeup.set()
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="asyncflow-guild-player")
-        return ahead
+    # -- the one road for speech -----------------------------------------------------------------
 
-    def voice_ready(self) -> None:
-        """The guild's voice client is connected (again): items waiting for it may play."""
-        self._voice_changed.set()
+    def turn(self) -> asyncio.Lock:
+        """``async with session.turn():`` — this server's commands and events, one at a time, in arrival order
+        (asyncio's lock is first come, first served)."""
+        return self._lock
 
-    def skip(self) -> bool:
-        """Stop the item being spoken; the queue goes on. False if nothing was being spoken."""
-        current = self._current
-        if current is None:
+    async def speak(self, guild: discord.Guild, request: SpeechRequest, where: ChannelChoice) -> Outcome:
+        """Clean, attribute, choose the voice, count and queue ``request``, joining the channel ``where``
+        chooses; the outcome says where it is spoken or why not, in the member's words."""
+        async with self._lock:
+            return await self.speak_in_turn(guild, request, where)
+
+    async def speak_in_turn(self, guild: discord.Guild, request: SpeechRequest, where: ChannelChoice) -> Outcome:
+        """:meth:`speak` for a caller that already holds :meth:`turn`."""
+        ours = self._current_voice(guild)
+        if isinstance(ours, Refusal):
+            return ours
+        try:
+            target = where(self.channel, self.queue.is_active)
+        except JoinRefused as refusal:
+            return refused(str(refusal), "join-refused")
+        prefs = await self._parts.preferences.guild(guild.id)
+        voice_id = await self._voice_for(request, prefs)
+        if isinstance(voice_id, Refusal):
+            return voice_id
+        words = self._words(request, prefs)
+        if words is None:
+            return refused(NOTHING_SPEAKABLE, "nothing-to-say")
+        prefix, text = words
+        if self.queue.is_full:
+            return Refusal(queue_full(self._parts.settings.speech.queue_limit), QUEUE_FULL_NOTICE, "queue-full")
+        limited = await self._parts.limits.admit(guild.id, request.author_id, len(text))
+        if limited is not None:
+            return limited
+        entry = self.pending.get(request.key) if request.key is not None else None
+        if entry is not None and entry.deleted:
+            return refused("", "deleted")  # deleted while we checked: never spoken, nobody to tell
+        channel = target or self.channel
+        if channel is None:
+            return refused("I'm not in a voice channel.", "not-in-voice")
+        if isinstance(target, discord.StageChannel):
+            try:  # step up (or raise a hand) before paying for speech nobody may hear
+                await self._join(target)
+            except JoinRefused as refusal:
+                return refused(str(refusal), "join-refused")
+            target = None
+        item = SpeechItem(
+            text=text,
+            voice_id=voice_id,
+            requester_id=request.requester_id,
+            notify=request.notify,
+            key=request.key,
+            notify_retries=request.notify_retries,
+        )
+        try:
+            ahead = self.queue.enqueue(item)  # the download starts now, alongside the voice connection
+        except QueueFull as full:
+            return refused(queue_full(full.limit), "queue-full")
+        if not request.preview and prefs.announce_author:
+            self.announcer.spoke(request.speaker, time.monotonic())
+        if entry is not None:
+            entry.prefix = prefix
+        if target is not None:
+            try:
+                await self._join(target)
+            except JoinRefused as refusal:
+                self.queue.stop(tell=str(refusal), except_user=request.requester_id)
+                return refused(str(refusal), "join-refused")
+        return Accepted(channel.mention, ahead)
+
+    async def count(self, guild_id: int, author_id: int, text: str, *, old: str | None) -> Refusal | None:
+        """Count an edited text against the rates and the daily budget: a download that starts again counts in
+        full (``old`` None), a text still waiting only by how much it grew."""
+        if old is None:
+            return await self._parts.limits.admit(guild_id, author_id, len(text))
+        grown = len(text) - len(old)
+        if grown <= 0:
+            return None
+        return await self._parts.limits.admit(guild_id, author_id, grown, count_rate=False)
+
+    def words_for_edit(self, request: SpeechRequest, prefs: GuildPrefs) -> str | None:
+        """The new words for an edited message, keeping the "Alice said" it was first given."""
+        entry = self.pending.get(request.key) if request.key is not None else None
+        cleaned = self._clean(request, prefs)
+        if cleaned is None:
+            return None
+        return (entry.prefix if entry is not None else "") + cleaned
+
+    def _words(self, request: SpeechRequest, prefs: GuildPrefs) -> tuple[str, str] | None:
+        """The prefix ("Alice said, " or nothing) and the whole text to send, or None if nothing is speakable."""
+        cleaned = self._clean(request, prefs)
+        if cleaned is None:
+            return None
+        if request.preview or not prefs.announce_author:
+            return "", cleaned
+        nickname = request.author_prefs.spoken_names.get(self.guild_id) if request.author_prefs else None
+        name = speakable_name(nickname or request.author_name)
+        prefix = self.announcer.prefix(request.speaker, name, prefs.announce_window_s, time.monotonic())
+        return prefix, prefix + cleaned
+
+    @staticmethod
+    def _clean(request: SpeechRequest, prefs: GuildPrefs) -> str | None:
+        options = CleanOptions(
+            max_length=request.max_length or prefs.max_length,
+            emoji_mode=prefs.emoji_mode,
+            repeated_characters=prefs.repeated_characters,
+        )
+        return clean_message(request.parts, request.names, options)
+
+    async def _voice_for(self, request: SpeechRequest, prefs: GuildPrefs) -> str | Refusal | None:
+        """The voice to speak with: chosen for this text (if the server allows it and AsyncFlow has it), else the
+        member's own (if the server allows it), else the server's; None means the bot's ``asyncflow.voice_id``."""
+        chosen = request.chosen_voice
+        if chosen:
+            if not prefs.allow_member_voices and not request.preview:
+                return refused(MEMBER_VOICES_OFF, "member-voices-off")
+            if await self._parts.voices.name_of(chosen) is None:
+                known = await self._parts.voices.voices()
+                return refused(UNKNOWN_VOICE if known else NO_VOICE_LIST, "unknown-voice")
+            return chosen
+        member = request.author_prefs
+        if member is not None and member.voice_id and prefs.allow_member_voices:
+            return member.voice_id
+        return prefs.default_voice
+
+    # -- the voice connection ----------------------------------------------------------------------
+
+    def _current_voice(self, guild: discord.Guild) -> discord.VoiceClient | Refusal | None:
+        """Our voice client if we have one; a refusal if the guild's voice connection belongs to someone else."""
+        present = guild.voice_client
+        if self._voice is not None and present is not self._voice:
+            self._voice = None  # ours ended (discord.py cleaned it up after a disconnect)
+        if present is not None and present is not self._voice:
+            return refused(FOREIGN_VOICE, "foreign-voice")
+        return self._voice
+
+    async def _join(self, channel: VoiceChannel) -> None:
+        """Connect to ``channel`` (moving there if ours is elsewhere); under the lock. Nothing plays meanwhile."""
+        current = self._voice
+        if current is None or not current.is_connected() or current.channel.id != channel.id:
+            self._voice = None
+            voice = await join(channel, current=current, cls=self._parts.voice_client_class, timeout=self._timeout)
+            self._voice = voice
+            self.queue.voice_ready()
+            self._check_alone()
+        if isinstance(channel, discord.StageChannel):
+            await speak_on_stage(channel)  # raises JoinRefused (hand raised) if we may not speak there
+
+    @property
+    def _timeout(self) -> float:
+        return self._parts.settings.speech.connect_timeout
+
+    async def leave(self, *, tell: str | None = None, except_user: int | None = None) -> bool:
+        """Stop, tell those waiting, and disconnect our voice connection. False if we had none."""
+        async with self._lock:
+            return await self._leave(tell=tell, except_user=except_user)
+
+    async def _leave(self, *, tell: str | None = None, except_user: int | None = None) -> bool:
+        await self.stop(tell=tell, except_user=except_user)
+        self._cancel_alone_timer()
+        voice, self._voice = self._voice, None
+        if voice is None:
             return False
-        current.interrupted = True
-        voice = self._voice_client()
-        if voice is not None and voice.source is current.source:
-            voice.stop()  # the player's `after` callback ends the item
-        else:
-            current.cancel()  # not playing yet: its wait for audio ends at once
+        await disconnect(voice)
         return True
 
+    def skip(self) -> bool:
+        return self.queue.skip()
+
     async def stop(self, *, tell: str | None = None, except_user: int | None = None) -> int:
-        """Clear the queue and stop speaking. Returns how many items were dropped, the current one included.
+        """Clear the queue and stop speaking; returns how many texts were dropped, once their members are told."""
+        dropped = self.queue.stop(tell=tell, except_user=except_user)
+        await self.queue.told()
+        return dropped
 
-        With ``tell``, every member whose message was dropped (but ``except_user``) is told so.
-        """
-        dropped = list(self._queue)
-        self._queue.clear()
-        upcoming, self._next = self._next, None
-        if upcoming is not None:
-            dropped.append(upcoming.item)
-            await upcoming.discard()
-        current = self._current
-        if current is not None and not current.interrupted:
-            dropped.append(current.item)
-        self.skip()
-        if tell is not None:
-            for item in dropped:
-                if item.requester_id != except_user:
-                    await _tell_item(item, tell)
-        return len(dropped)
+    # -- what happens to the voice channel ---------------------------------------------------------
 
-    async def withdraw(self, key: int) -> bool:
-        """Drop the item with ``key`` wherever it is: never spoken if queued, cut off if being spoken."""
-        for item in self._queue:
-            if item.key == key:
-                self._queue.remove(item)
-                return True
-        upcoming = self._next
-        if upcoming is not None and upcoming.item.key == key:
-            self._next = None
-            await upcoming.discard()
-            return True
-        current = self._current
-        if current is not None and current.item.key == key:
-            return self.skip()
-        return False
+    async def bot_voice_changed(
+        self, guild: discord.Guild, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        """Our own voice state changed. Judged by where our connection is *now*: the events of our own move
+        (leaving one channel, joining the next) arrive while the move is under way and are not news."""
+        async with self._lock:
+            voice = self._voice
+            if voice is None:
+                return  # not ours, or we already know
+            ours = voice.channel.id
+            if after.channel is None:
+                if before.channel is not None and before.channel.id != ours:
+                    return  # a channel we had already left (our own move)
+                deleted = guild.get_channel(ours) is None
+                log.info("voice connection in guild %s ended from outside (channel deleted: %s)", guild.id, deleted)
+                await self._leave(tell=CHANNEL_DELETED if deleted else DISCONNECTED)
+            elif after.channel.id == ours and before.channel is not None and before.channel.id != ours:
+                self._check_alone()  # a moderator moved us
+            elif after.channel.id == ours and (after.mute > before.mute or after.suppress > before.suppress):
+                self._stop_if_unheard(guild)  # newly server-muted, or sent to a stage's audience
 
-    async def revise(self, key: int, text: str) -> bool:
-        """Replace the text of the item with ``key`` if it has not started being spoken. False otherwise."""
-        for index, item in enumerate(self._queue):
-            if item.key == key:
-                self._queue[index] = replace(item, text=text)
-                return True
-        upcoming = self._next
-        if upcoming is not None and upcoming.item.key == key:
-            self._next = None
-            await upcoming.discard()  # its download had started with the old text
-            self._queue.appendleft(replace(upcoming.item, text=text))
-            self._wakeup.set()
-            return True
-        return False
+    def member_voice_changed(self, before: discord.VoiceState, after: discord.VoiceState) -> None:
+        ours = self.channel_id
+        if ours is not None and ours in (getattr(before.channel, "id", None), getattr(after.channel, "id", None)):
+            self._check_alone()
+
+    async def channel_deleted(self, channel: discord.abc.GuildChannel) -> None:
+        async with self._lock:
+            if channel.id == self.channel_id:
+                log.info("voice channel %s deleted under the bot in guild %s", channel.id, channel.guild.id)
+                await self._leave(tell=CHANNEL_DELETED)
+
+    async def permissions_changed(self, guild: discord.Guild) -> None:
+        """Permissions changed: whatever the bot would say now, nobody may hear. Lost permissions: stop, tell
+        those waiting, leave (``/say`` then explains what is missing). Muted or in a stage's audience: stop, stay."""
+        async with self._lock:
+            channel = self.channel
+            if channel is None:
+                return
+            missing = missing_voice_permissions(channel)
+            if missing:
+                log.warning("lost %s in voice channel %s of guild %s; leaving", missing, channel.id, guild.id)
+                await self._leave(tell=lost_permissions_message(channel, missing))
+            else:
+                self._stop_if_unheard(guild)
+
+    def _stop_if_unheard(self, guild: discord.Guild) -> None:
+        silenced = silenced_message(guild)
+        if silenced is not None and self.queue.is_active:
+            log.info("silenced in voice channel %s of guild %s; queue cleared", self.channel_id, guild.id)
+            self.queue.stop(tell=silenced)
+
+    # -- leaving an empty channel ------------------------------------------------------------------
+
+    def _check_alone(self) -> None:
+        channel = self.channel
+        if channel is None:
+            return
+        if any(not member.bot for member in channel.members):
+            self._cancel_alone_timer()
+        elif self._alone_timer is None or self._alone_timer.done():
+            self._alone_timer = asyncio.create_task(self._leave_when_still_alone(), name="asyncflow-alone-timer")
+
+    async def _leave_when_still_alone(self) -> None:
+        await asyncio.sleep(self._parts.settings.speech.leave_when_alone_after)
+        async with self._lock:
+            channel = self.channel
+            if channel is None or any(not member.bot for member in channel.members):
+                return
+            log.info("leaving voice in guild %s: no humans left", self.guild_id)
+            self._alone_timer = None  # don't cancel ourselves
+            await self._leave(tell=LEFT_ALONE)
+
+    def _cancel_alone_timer(self) -> None:
+        timer, self._alone_timer = self._alone_timer, None
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
 
     async def close(self) -> None:
-        await self.stop()
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.wait({self._task})
-
-    # -- the playback loop -------------------------------------------------------------------------
-
-    def _start(self, item: SpeechItem) -> Utterance:
-        source = StreamingAudioSource(
-            loop=asyncio.get_running_loop(),
-            prebuffer_bytes=ms_to_bytes(self._settings.prebuffer_ms),
-            read_ahead_bytes=ms_to_bytes(self._settings.read_ahead_ms),
-        )
-        return Utterance(item, client=self._client, source=source, cache=self._cache, cache_scope=self._guild_id)
-
-    async def _run(self) -> None:
-        while True:
-            if self._current is None:
-                if self._next is not None:
-                    self._current, self._next = self._next, None
-                elif self._queue:
-                    self._current = self._start(self._queue.popleft())
-                else:
-                    return
-            utterance = self._current
-            try:
-                await self._speak(utterance)
-            except Exception:
-                log.exception("playback of a queued item failed")
-                await _tell(utterance, PLAYBACK_FAILED)
-            finally:
-                self._current = None
-                await utterance.discard()
-
-    async def _speak(self, utterance: Utterance) -> None:
-        if not await self._wait_ready(utterance):
-            if utterance.error is not None:
-                await _tell(utterance, describe_error(utterance.error))
-            return
-        voice = await self._connected_voice()
-        if voice is None:
-            await _tell(utterance, NOT_CONNECTED)
-            return
-        finished = self._play(voice, utterance)
-        while not finished.done():
-            if self._next is None and self._queue:
-                self._next = self._start(self._queue.popleft())
-            self._wakeup.clear()
-            wakeup: asyncio.Future[bool] = asyncio.ensure_future(self._wakeup.wait())
-            await asyncio.wait((finished, wakeup), return_when=asyncio.FIRST_COMPLETED)
-            wakeup.cancel()
-        player_error = finished.result()
-        downloaded = utterance.downloaded
-        if player_error is not None:
-            log.error("voice player failed", exc_info=player_error)
-            await _tell(utterance, PLAYBACK_FAILED)
-        elif downloaded and utterance.error is not None:
-            await _tell(utterance, describe_error(utterance.error))
-        elif not utterance.source.played_to_end and not utterance.interrupted and not voice.is_connected():
-            # discord.py ends playback quietly when the voice connection is lost for good.
-            utterance.interrupted = True
-            await _tell(utterance, DISCONNECTED)
-
-    async def _wait_ready(self, utterance: Utterance) -> bool:
-        """:meth:`Utterance.wait_ready`, telling the member if their turn has come but the request waits for a
-        slot. Only here: a prefetch that waits while the message before it plays delays nobody."""
-        ready = asyncio.ensure_future(utterance.wait_ready())
-        try:
-            done, _ = await asyncio.wait({ready}, timeout=SLOT_NOTICE_AFTER_S)
-            if not done and utterance.waiting_for_slot and utterance.item.notify_retries:
-                await _tell(utterance, waiting_for_slot_message(self._client.max_concurrent_requests))
-            return await ready
-        finally:
-            ready.cancel()
-
-    def _play(self, voice: discord.VoiceClient, utterance: Utterance) -> asyncio.Future[Exception | None]:
-        loop = asyncio.get_running_loop()
-        finished: asyncio.Future[Exception | None] = loop.create_future()
-
-        def resolve(error: Exception | None) -> None:
-            if not finished.done():
-                finished.set_result(error)
-
-        def after(error: Exception | None) -> None:  # runs in discord.py's player thread
-            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-                loop.call_soon_threadsafe(resolve, error)
-
-        if voice.is_playing() or voice.is_paused():
-            voice.stop()  # a finished player can still claim to be playing (see discordpy-voice.md §0.5)
-        voice.play(utterance.source, after=after, signal_type="voice", bitrate=self._settings.bitrate_kbps)
-        return finished
-
-    async def _connected_voice(self) -> discord.VoiceClient | None:
-        """The guild's voice client once it is connected, waiting for a connect that is under way."""
-        deadline = asyncio.get_running_loop().time() + self._settings.connect_timeout
-        while True:
-            voice = self._voice_client()
-            if voice is not None and voice.is_connected():
-                return voice
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return None
-            self._voice_changed.clear()
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._voice_changed.wait()
-            except TimeoutError:
-                return None
-
-
-async def _tell(utterance: Utterance, message: str) -> None:
-    await _tell_item(utterance.item, message)
-
-
-async def _tell_item(item: SpeechItem, message: str) -> None:
-    try:
-        await item.notify(message)
-    except Exception:
-        log.exception("could not tell a member what happened to their message")
+        """Stop speaking and leave voice (the extensions are unloading or the bot is shutting down)."""
+        self._cancel_alone_timer()
+        await self.queue.close()
+        voice, self._voice = self._voice, None
+        if voice is not None and voice.is_connected():
+            await disconnect(voice)

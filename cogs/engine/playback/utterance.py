@@ -50,6 +50,8 @@ class Utterance:
         self.source = source
         self.error: AsyncFlowError | None = None
         """Why the download ended early, if it did. Audio that arrived before it is still played."""
+        self.started = False
+        """Handed to the voice client: from now on it is being heard, and can no longer be revised."""
         self.interrupted = False
         """Cut off on purpose (skip, stop, leave) or already reported as cut off: say nothing more about it."""
         self.from_cache = False

@@ -79,17 +79,16 @@ class JoinRefused(Exception):
     """The bot will not or cannot join; ``str(error)`` is the message for the member."""
 
 
-def channel_to_join(member: discord.Member, *, busy: bool) -> VoiceChannel:
+def channel_to_join(member: discord.Member, *, current: VoiceChannel | None, busy: bool) -> VoiceChannel:
     """The member's voice channel if the bot may speak there now; else :class:`JoinRefused` saying why.
 
-    ``busy``: the bot has speech playing or queued in this server.
+    ``current``: where the bot's own voice connection is; ``busy``: it has speech playing or queued.
     """
     state = member.voice
     if state is None or state.channel is None:
         raise JoinRefused("Join a voice channel first, then use /say again.")
     channel = state.channel
     guild = member.guild
-    current = current_channel(guild)
     if current is not None and current.id != channel.id and busy:
         raise JoinRefused(f"I'm speaking in {current.mention} right now — join that channel, or wait until I'm done.")
     me = guild.me
@@ -114,17 +113,18 @@ def channel_to_join(member: discord.Member, *, busy: bool) -> VoiceChannel:
 async def join(
     channel: VoiceChannel,
     *,
+    current: discord.VoiceClient | None,
     cls: type[discord.VoiceClient],
     timeout: float,  # noqa: ASYNC109 - handed to discord.py's connect(), which applies it
 ) -> discord.VoiceClient:
-    """Connect to ``channel``, leaving another channel of the same server first (faster than ``move_to``)."""
-    guild = channel.guild
-    current = guild.voice_client
-    if isinstance(current, discord.VoiceClient) and current.is_connected() and current.channel.id == channel.id:
+    """Connect to ``channel``, leaving our ``current`` connection first if it is elsewhere (faster than
+    ``move_to``). The caller makes sure ``current`` is ours: a voice client the bot's host started is never
+    touched."""
+    if current is not None and current.is_connected() and current.channel.id == channel.id:
         voice = current
     else:
         if current is not None:
-            await current.disconnect(force=True)
+            await disconnect(current)
         try:
             voice = await channel.connect(cls=cls, timeout=timeout, self_deaf=True, reconnect=True)
         except TimeoutError:
@@ -135,12 +135,10 @@ async def join(
         if not voice.is_connected():
             await voice.disconnect(force=True)
             raise JoinRefused(f"I couldn't connect to {channel.mention} — try again in a moment.")
-    if isinstance(channel, discord.StageChannel):
-        await _speak_on_stage(channel)
     return voice
 
 
-async def _speak_on_stage(channel: discord.StageChannel) -> None:
+async def speak_on_stage(channel: discord.StageChannel) -> None:
     """Discord seats a bot joining a stage in the audience, where nobody hears it. With the Mute Members
     permission there (a stage moderator) it steps up itself; otherwise it raises its hand and says so."""
     me = channel.guild.me
@@ -163,13 +161,9 @@ async def _speak_on_stage(channel: discord.StageChannel) -> None:
     )
 
 
-async def leave(guild: discord.Guild) -> bool:
-    """Disconnect from the guild's voice channel. False if the bot was not in one."""
-    voice = guild.voice_client
-    if voice is None:
-        return False
+async def disconnect(voice: discord.VoiceClient) -> None:
+    """Disconnect ``voice`` (ours), giving up after 10 s: a stuck disconnect must not hold the server up."""
     try:
         await asyncio.wait_for(voice.disconnect(force=True), timeout=10)
     except TimeoutError:
-        log.warning("voice disconnect timed out in guild %s", guild.id)
-    return True
+        log.warning("voice disconnect timed out in guild %s", voice.guild.id)

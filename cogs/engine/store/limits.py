@@ -52,10 +52,12 @@ class SpeechLimits:
     def today(self) -> str:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC).date().isoformat()
 
-    async def admit(self, guild_id: int, user_id: int, characters: int) -> Refusal | None:
-        """Count a text of ``characters`` for this member and server, or say why it can't be spoken now."""
+    async def admit(self, guild_id: int, user_id: int, characters: int, *, count_rate: bool = True) -> Refusal | None:
+        """Count a text of ``characters`` for this member and server, or say why it can't be spoken now.
+
+        ``count_rate=False`` counts characters only (a queued text that grew when it was edited)."""
         now = self._clock()
-        member_rate = self.settings.member_messages_per_minute
+        member_rate = self.settings.member_messages_per_minute if count_rate else 0
         if member_rate:
             wait = self._bucket(self._members, (guild_id, user_id), member_rate).update_rate_limit(now)
             if wait is not None:
@@ -65,7 +67,7 @@ class SpeechLimits:
                     f"Skipping some messages: one member can have at most {member_rate} a minute read aloud.",
                     "member-rate",
                 )
-        server_rate = self.settings.server_messages_per_minute
+        server_rate = self.settings.server_messages_per_minute if count_rate else 0
         if server_rate:
             wait = self._bucket(self._servers, guild_id, server_rate).update_rate_limit(now)
             if wait is not None:

@@ -32,11 +32,26 @@ def message_parts(message: discord.Message, *, reply_to: str | None = None) -> M
 
 def mention_names(message: discord.Message, spoken: dict[int, str] | None = None) -> Names:
     """Display names for the users, roles and channels ``message`` mentions (``spoken`` overrides user names)."""
-    guild = message.guild
-    content = message.content
     users: dict[int, str] = {user.id: user.display_name for user in message.mentions}
     roles: dict[int, str] = {role.id: role.name for role in message.role_mentions}
     channels: dict[int, str] = {channel.id: channel.name for channel in message.channel_mentions}
+    names = _names_in(message.guild, message.content, users, roles, channels)
+    users.update(spoken or {})  # the same dict the names hold: spoken names win over display names
+    return names
+
+
+def text_names(guild: discord.Guild, text: str) -> Names:
+    """Display names for the mentions typed in ``text`` (a ``/say``), looked up in ``guild``."""
+    return _names_in(guild, text, {}, {}, {})
+
+
+def _names_in(
+    guild: discord.Guild | None,
+    content: str,
+    users: dict[int, str],
+    roles: dict[int, str],
+    channels: dict[int, str],
+) -> Names:
     if guild is not None:
         for match in list(_USER_MENTION.finditer(content))[:_MAX_LOOKUPS]:
             user_id = int(match.group(1))
@@ -51,5 +66,4 @@ def mention_names(message: discord.Message, spoken: dict[int, str] | None = None
             channel = guild.get_channel_or_thread(int(match.group(1)))
             if channel is not None:
                 channels.setdefault(channel.id, channel.name)
-    users.update(spoken or {})
     return Names(users=users, roles=roles, channels=channels)
