@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING
 
-from .client import AsyncFlowClient, Voice
 from .errors import AsyncFlowError
+from .models import Voice
+
+if TYPE_CHECKING:
+    from .client import AsyncFlowClient
 
 log = logging.getLogger(__name__)
 
