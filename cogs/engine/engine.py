@@ -128,6 +128,7 @@ class TTSEngine:
             await self.stop_players()
         finally:
             try:
+                await self.voices.aclose()
                 await self.client.aclose()
             finally:
                 await self.preferences.close()
