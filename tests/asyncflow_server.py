@@ -504,6 +504,7 @@ FaultKind = Literal[
     "server_error",
     "unexpected_json",
     "drop_connection",
+    "delay",
     "cut_after",
     "stall_after",
     "quota_after",
@@ -535,7 +536,7 @@ class Fault:
 
     Build it with the class methods (``Fault.rate_limited()``, ``Fault.cut_after(1000)``...). Response faults
     (errors, odd bodies, dropped connections) replace the whole answer and are applied right after auth, before
-    the body is validated. Stream faults (``cut_after``, ``stall_after``, ``quota_after``, ``wrong_format``)
+    the body is validated; a ``delay`` holds the request there, then lets it be answered as usual. Stream faults (``cut_after``, ``stall_after``, ``quota_after``, ``wrong_format``)
     shape a successful audio answer and are only taken by a valid TTS request.
     """
 
@@ -738,6 +739,12 @@ class Fault:
         """Close the TCP connection without sending any response."""
         return cls("drop_connection", applies_to=applies_to)
 
+    @classmethod
+    def delay(cls, seconds: float, *, applies_to: str = "tts") -> Fault:
+        """Hold the request ``seconds`` before answering it as usual (a slow voice list, say). A request whose
+        client gives up first is not answered; :attr:`FakeAsyncFlow.delays_completed` counts the ones that were."""
+        return cls("delay", seconds=seconds, applies_to=applies_to)
+
     # ----- stream faults -------------------------------------------------------------------------------------------
 
     @classmethod
@@ -853,6 +860,8 @@ class FakeAsyncFlow:
         # Observability.
         self.in_flight: int = 0
         self.peak_in_flight: int = 0
+        self.delays_completed: int = 0
+        """Requests held by a ``delay`` fault for its whole length (one whose client left first is not counted)."""
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._stopping: asyncio.Event | None = None
@@ -984,10 +993,26 @@ class FakeAsyncFlow:
         if version is not None and version != "v1":
             return _error(404, "VERSION_NOT_FOUND", f"API version {version} not found.")
         if request.path not in TTS_PATHS:
-            fault = self._take_fault(request.path, stream_ok=False)
-            if fault is not None:
-                return self._fault_response(request, fault)
+            answer = await self._apply_response_fault(request)
+            if answer is not None:
+                return answer
         return await handler(request)
+
+    async def _apply_response_fault(self, request: web.BaseRequest) -> web.StreamResponse | None:
+        """The answer a queued response fault gives ``request``; None to answer it as usual (after any delay)."""
+        fault = self._take_fault(request.path, stream_ok=False)
+        if fault is None:
+            return None
+        if fault.kind != "delay":
+            return self._fault_response(request, fault)
+        try:
+            await self._pause(fault.seconds)
+        except _ServerStopping:
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)
+        self.delays_completed += 1
+        return None
 
     def _fault_response(self, request: web.BaseRequest, fault: Fault) -> web.Response:
         headers: dict[str, str] = {}
@@ -1083,9 +1108,9 @@ class FakeAsyncFlow:
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         self._active[id(request)] = request
         try:
-            fault = self._take_fault(request.path, stream_ok=False)
-            if fault is not None:
-                return self._fault_response(request, fault)
+            answer = await self._apply_response_fault(request)
+            if answer is not None:
+                return answer
             job = self._validate(await request.read(), streaming=streaming)
             if isinstance(job, web.Response):
                 return job

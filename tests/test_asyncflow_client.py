@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from cogs.engine.asyncflow.client import QUOTA_MARKER, AsyncFlowClient, _MarkerScanner
+from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.asyncflow.errors import (
     ApiConnectionError,
     ApiTimeout,
@@ -27,6 +27,7 @@ from cogs.engine.asyncflow.errors import (
     VersionNotFound,
     VoiceNotFound,
 )
+from cogs.engine.asyncflow.stream import QUOTA_MARKER, _MarkerScanner
 from cogs.engine.words import describe_error, describe_retry
 from tests.asyncflow_server import DEFAULT_API_KEY, DEMO_VOICE_ID, FakeAsyncFlow, Fault
 from tests.conftest import RecordedSleeps

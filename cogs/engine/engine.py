@@ -114,6 +114,7 @@ class TTSEngine:
             await self.stop_sessions()
         finally:
             try:
+                await self.voices.aclose()
                 await self.client.aclose()
             finally:
                 await self.preferences.close()

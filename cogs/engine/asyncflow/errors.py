@@ -2,12 +2,17 @@
 
 Each class says what happened; :mod:`cogs.engine.words` says it to people. No error ever
 carries the API key: messages are built from the status, the documented error code and the
-server's own message, never from request headers.
+server's own message, never from request headers. :func:`error_from_response` turns an HTTP error
+response into the matching class.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 
@@ -115,3 +120,84 @@ class UnexpectedResponse(AsyncFlowError):
 
 class UnplayableAudio(AsyncFlowError):
     """The audio itself cannot be played (not WAV, compressed, nonsense header)."""
+
+
+_ERROR_CLASSES: dict[str, type[AsyncFlowError]] = {
+    "INVALID_API_KEY": InvalidApiKey,
+    "VOICE_NOT_FOUND": VoiceNotFound,
+    "VERSION_NOT_FOUND": VersionNotFound,
+    "INVALID_LANGUAGE": InvalidLanguage,
+    "FORMAT_NOT_RECOGNIZED": FormatNotRecognized,
+    "TOO_MANY_CONCURRENT_REQUESTS": TooManyConcurrentRequests,
+    "RATE_LIMIT_EXCEEDED": RateLimited,
+    "USAGE_LIMIT_EXCEEDED": QuotaExceeded,
+}
+
+
+def error_from_response(status: int, content: bytes, headers: Mapping[str, str]) -> AsyncFlowError:
+    """Turn an error response into the matching typed error, whichever documented body shape it has."""
+    retry_after = _retry_after_header(headers.get("retry-after"))
+    code: str | None = None
+    message = ""
+    extra: Mapping[str, Any] = {}
+    try:
+        data: Any = json.loads(content) if content else None
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if isinstance(data, Mapping):
+        detail = data.get("detail")
+        # Wrapped {"detail": {...}} (documented), else unwrapped {"error_code": ...}; 500s have a string detail.
+        inner: Mapping[str, Any] = detail if isinstance(detail, Mapping) else data
+        raw_code = inner.get("error_code")
+        code = raw_code if isinstance(raw_code, str) else None
+        raw_message = inner.get("message") or data.get("message")
+        message = raw_message if isinstance(raw_message, str) else ""
+        raw_extra = inner.get("extra")
+        extra = raw_extra if isinstance(raw_extra, Mapping) else {}
+        retry_ms = extra.get("retry_after_ms")
+        if (
+            retry_after is None
+            and isinstance(retry_ms, int | float)
+            and not isinstance(retry_ms, bool)
+            and retry_ms >= 0
+        ):
+            retry_after = retry_ms / 1000
+        if not message and isinstance(detail, str):
+            message = detail
+        if not message and isinstance(detail, list):
+            message = "the request was not valid"
+
+    summary = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+    error_class = _ERROR_CLASSES.get(code or "")
+    if error_class is None:
+        if status >= 500:
+            error_class = ServerError
+        elif status == 429:
+            error_class = RateLimited
+        elif status == 401:  # whatever the body says (a proxy's page, say): the key was not accepted
+            error_class = InvalidApiKey
+        elif data is None and content:
+            return UnexpectedResponse(
+                f"HTTP {status} with a body that is not JSON", status=status, retry_after=retry_after
+            )
+        else:
+            error_class = BadRequest
+    return error_class(summary, status=status, code=code, retry_after=retry_after, extra=extra)
+
+
+def _retry_after_header(value: str | None) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date), or None when absent or nonsense."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if math.isnan(seconds) or math.isinf(seconds):
+        return None
+    return max(0.0, seconds)

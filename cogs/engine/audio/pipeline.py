@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from ..asyncflow.client import SpeechResponse
 from ..asyncflow.errors import UnplayableAudio
+from ..asyncflow.stream import SpeechResponse
 from .convert import PcmConverter
 from .source import StreamingAudioSource
 from .wav import WavFormatError, WavStreamReader
