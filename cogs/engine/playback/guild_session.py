@@ -234,9 +234,8 @@ class GuildSession:
         if chosen:
             if not prefs.allow_member_voices and not request.preview:
                 return refused(MEMBER_VOICES_OFF, "member-voices-off")
-            if await self._parts.voices.name_of(chosen) is None:
-                known = await self._parts.voices.voices()
-                return refused(UNKNOWN_VOICE if known else NO_VOICE_LIST, "unknown-voice")
+            if await self._parts.voices.find(chosen) is None:
+                return refused(UNKNOWN_VOICE if self._parts.voices.has_list else NO_VOICE_LIST, "unknown-voice")
             return chosen
         member = request.author_prefs
         if member is not None and member.voice_id and prefs.allow_member_voices:
