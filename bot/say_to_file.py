@@ -20,11 +20,17 @@ import discord
 from discord.player import AudioPlayer
 
 from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.asyncflow.voices import VoiceCatalog
 from cogs.engine.audio.formats import DISCORD_FORMAT, FRAME_BYTES
 from cogs.engine.audio.source import StreamingAudioSource, ms_to_bytes
 from cogs.engine.config import Settings
+from cogs.engine.playback.request import SpeechRequest, typed_text_problem
+from cogs.engine.playback.road import choose_voice, clean_request
 from cogs.engine.playback.utterance import SpeechItem, Utterance
-from cogs.engine.words import describe_error
+from cogs.engine.store.limits import Refusal
+from cogs.engine.store.models import GuildPrefs
+from cogs.engine.text.cleaner import MessageParts, Names
+from cogs.engine.words import NOTHING_SPEAKABLE, describe_error
 
 
 class PlayerSink:
@@ -82,46 +88,85 @@ class WavFrameSink(PlayerSink):
             self._file.close()
 
 
+async def _notify(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def cli_request(text: str, voice_id: str | None, settings: Settings) -> SpeechRequest:
+    """The command line's text as a request on the same road as ``/say`` (no server: its defaults apply)."""
+    return SpeechRequest(
+        parts=MessageParts(content=text.strip()),
+        names=Names(),
+        author_id=0,
+        author_name="",
+        requester_id=0,
+        notify=_notify,
+        chosen_voice=voice_id,
+        max_length=settings.speech.max_text_length,
+    )
+
+
 async def say_to_file(settings: Settings, text: str, out: Path, voice_id: str | None) -> int:
     """Speak ``text`` into ``out``. Returns the process exit code."""
+    problem = typed_text_problem(text, settings.speech.max_text_length)
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     client = AsyncFlowClient(settings.asyncflow, settings.require_api_key())
+    try:
+        request = cli_request(text, voice_id, settings)
+        prefs = GuildPrefs(guild_id=0)
+        spoken = clean_request(request, prefs)
+        voice = await choose_voice(request, prefs, VoiceCatalog(client)) if spoken is not None else None
+        if isinstance(voice, Refusal):
+            print(voice.message, file=sys.stderr)
+            return 1
+        if spoken is None:
+            print(NOTHING_SPEAKABLE, file=sys.stderr)
+            return 1
+        return await _speak_to_file(settings, client, SpeechItem(spoken, voice, 0, _notify), out, started, loop)
+    finally:
+        await client.aclose()
 
-    async def notify(message: str) -> None:
-        print(message, file=sys.stderr)
 
+async def _speak_to_file(
+    settings: Settings,
+    client: AsyncFlowClient,
+    item: SpeechItem,
+    out: Path,
+    started: float,
+    loop: asyncio.AbstractEventLoop,
+) -> int:
     source = StreamingAudioSource(
         loop=loop,
         prebuffer_bytes=ms_to_bytes(settings.speech.prebuffer_ms),
         read_ahead_bytes=ms_to_bytes(settings.speech.read_ahead_ms),
     )
-    utterance = Utterance(SpeechItem(text, voice_id, 0, notify), client=client, source=source)
+    utterance = Utterance(item, client=client, source=source)
+    if not await utterance.wait_ready():
+        failure = utterance.error
+        print(describe_error(failure) if failure else "No audio arrived.", file=sys.stderr)
+        return 1
+    sink = WavFrameSink(out, loop)
+    finished: asyncio.Future[Exception | None] = loop.create_future()
+
+    def resolve(error: Exception | None) -> None:
+        if not finished.done():
+            finished.set_result(error)
+
+    def after(error: Exception | None) -> None:  # runs in the player thread
+        loop.call_soon_threadsafe(resolve, error)
+
+    player = AudioPlayer(source, cast(discord.VoiceClient, sink), after=after)
+    player.start()
     try:
-        if not await utterance.wait_ready():
-            failure = utterance.error
-            print(describe_error(failure) if failure else "No audio arrived.", file=sys.stderr)
-            return 1
-        sink = WavFrameSink(out, loop)
-        finished: asyncio.Future[Exception | None] = loop.create_future()
-
-        def resolve(error: Exception | None) -> None:
-            if not finished.done():
-                finished.set_result(error)
-
-        def after(error: Exception | None) -> None:  # runs in the player thread
-            loop.call_soon_threadsafe(resolve, error)
-
-        player = AudioPlayer(source, cast(discord.VoiceClient, sink), after=after)
-        player.start()
-        try:
-            player_error = await finished
-        finally:
-            player.stop()
-            sink.close()
-        await utterance.discard()
+        player_error = await finished
     finally:
-        await client.aclose()
+        player.stop()
+        sink.close()
+    await utterance.discard()
 
     total = time.perf_counter() - started
     first = (sink.first_frame_at - started) if sink.first_frame_at else float("nan")

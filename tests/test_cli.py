@@ -137,3 +137,28 @@ async def test_run_without_a_token_says_which_key_is_missing(tmp_path: Path) -> 
     code, _, stderr = await run_cli("run", env={"ASYNCFLOW_API_KEY": "sk_x"}, cwd=tmp_path)
     assert code == 2
     assert "discord.token is missing: set DISCORD_TOKEN" in stderr
+
+
+async def test_say_takes_the_same_road_as_slash_say(asyncflow: FakeAsyncFlow, tmp_path: Path) -> None:
+    """Cleaned like /say (markup, links and emoji codes are not read out), and limited and checked the same way."""
+    out = tmp_path / "road.wav"
+    text = "look at https://example.com/a/b?c=d **bold** <:pepe:123456789012345678> 😂"
+    code, _, stderr = await run_cli("say", text, "--out", str(out), env=api_env(asyncflow), cwd=tmp_path)
+    assert code == 0, stderr
+    assert [r.json["transcript"] for r in asyncflow.tts_requests if r.json] == [
+        "look at a link to example.com bold pepe face with tears of joy"
+    ]
+
+    refusals = {
+        "   ": "There's nothing to say — give me some text.",
+        "x" * 501: "That's 501 characters; the limit here is 500. Shorten it or split it into parts.",
+        "***": "There's nothing in that I can read aloud — give me some words.",
+    }
+    for typed, expected in refusals.items():
+        code, _, stderr = await run_cli("say", typed, "--out", str(out), env=api_env(asyncflow), cwd=tmp_path)
+        assert (code, stderr.strip()) == (1, expected)
+    code, _, stderr = await run_cli(
+        "say", "hello", "--out", str(out), "--voice", "no-such-voice", env=api_env(asyncflow), cwd=tmp_path
+    )
+    assert (code, stderr.strip()) == (1, "I don't know that voice — pick one from the list as you type.")
+    assert len([r for r in asyncflow.tts_requests if r.json]) == 1  # no refused text cost a request

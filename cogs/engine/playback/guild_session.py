@@ -26,23 +26,20 @@ from ..asyncflow.voices import VoiceCatalog
 from ..config import Settings
 from ..store.limits import Refusal, SpeechLimits
 from ..store.models import GuildPrefs, PreferencesStore
-from ..text.cleaner import CleanOptions, clean_message
 from ..words import (
     CHANNEL_DELETED,
     DISCONNECTED,
     FOREIGN_VOICE,
     LEFT_ALONE,
-    MEMBER_VOICES_OFF,
-    NO_VOICE_LIST,
     NOTHING_SPEAKABLE,
     QUEUE_FULL_NOTICE,
-    UNKNOWN_VOICE,
     queue_full,
 )
 from .announcer import Announcer
 from .pending import PendingMessages
 from .phrase_cache import PhraseCache
-from .request import Accepted, Outcome, SpeechRequest, refused, speakable_name
+from .request import Accepted, Outcome, SpeechRequest, refused
+from .road import choose_voice, clean_request, words_to_say
 from .speech_queue import QueueFull, SpeechQueue
 from .utterance import SpeechItem
 from .voice import (
@@ -140,10 +137,10 @@ class GuildSession:
         except JoinRefused as refusal:
             return refused(str(refusal), "join-refused")
         prefs = await self._parts.preferences.guild(guild.id)
-        voice_id = await self._voice_for(request, prefs)
+        voice_id = await choose_voice(request, prefs, self._parts.voices)
         if isinstance(voice_id, Refusal):
             return voice_id
-        words = self._words(request, prefs)
+        words = words_to_say(request, prefs, self.announcer, guild_id=self.guild_id)
         if words is None:
             return refused(NOTHING_SPEAKABLE, "nothing-to-say")
         prefix, text = words
@@ -201,46 +198,10 @@ class GuildSession:
     def words_for_edit(self, request: SpeechRequest, prefs: GuildPrefs) -> str | None:
         """The new words for an edited message, keeping the "Alice said" it was first given."""
         entry = self.pending.get(request.key) if request.key is not None else None
-        cleaned = self._clean(request, prefs)
+        cleaned = clean_request(request, prefs)
         if cleaned is None:
             return None
         return (entry.prefix if entry is not None else "") + cleaned
-
-    def _words(self, request: SpeechRequest, prefs: GuildPrefs) -> tuple[str, str] | None:
-        """The prefix ("Alice said, " or nothing) and the whole text to send, or None if nothing is speakable."""
-        cleaned = self._clean(request, prefs)
-        if cleaned is None:
-            return None
-        if request.preview or not prefs.announce_author:
-            return "", cleaned
-        nickname = request.author_prefs.spoken_names.get(self.guild_id) if request.author_prefs else None
-        name = speakable_name(nickname or request.author_name)
-        prefix = self.announcer.prefix(request.speaker, name, prefs.announce_window_s, time.monotonic())
-        return prefix, prefix + cleaned
-
-    @staticmethod
-    def _clean(request: SpeechRequest, prefs: GuildPrefs) -> str | None:
-        options = CleanOptions(
-            max_length=request.max_length or prefs.max_length,
-            emoji_mode=prefs.emoji_mode,
-            repeated_characters=prefs.repeated_characters,
-        )
-        return clean_message(request.parts, request.names, options)
-
-    async def _voice_for(self, request: SpeechRequest, prefs: GuildPrefs) -> str | Refusal | None:
-        """The voice to speak with: chosen for this text (if the server allows it and AsyncFlow has it), else the
-        member's own (if the server allows it), else the server's; None means the bot's ``asyncflow.voice_id``."""
-        chosen = request.chosen_voice
-        if chosen:
-            if not prefs.allow_member_voices and not request.preview:
-                return refused(MEMBER_VOICES_OFF, "member-voices-off")
-            if await self._parts.voices.find(chosen) is None:
-                return refused(UNKNOWN_VOICE if self._parts.voices.has_list else NO_VOICE_LIST, "unknown-voice")
-            return chosen
-        member = request.author_prefs
-        if member is not None and member.voice_id and prefs.allow_member_voices:
-            return member.voice_id
-        return prefs.default_voice
 
     # -- the voice connection ----------------------------------------------------------------------
 

@@ -1,0 +1,62 @@
+"""The steps every text takes on its way to speech, whatever road it came by: cleaning, attribution, voice.
+
+:meth:`~.guild_session.GuildSession.speak` runs them for ``/say``, read messages, the Speak menu and
+previews; ``python -m bot say`` runs the same ones without a server, so what an admin hears from the
+command line is what members would hear.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ..asyncflow.voices import VoiceCatalog
+from ..store.limits import Refusal
+from ..store.models import GuildPrefs
+from ..text.cleaner import CleanOptions, clean_message
+from ..words import MEMBER_VOICES_OFF, NO_VOICE_LIST, UNKNOWN_VOICE
+from .announcer import Announcer
+from .request import SpeechRequest, refused, speakable_name
+
+
+def clean_request(request: SpeechRequest, prefs: GuildPrefs) -> str | None:
+    """The cleaned words of ``request`` (mentions as names, emoji by name, links as "a link to", no markdown,
+    cut at a sentence), or None when nothing is worth paying AsyncFlow for."""
+    options = CleanOptions(
+        max_length=request.max_length or prefs.max_length,
+        emoji_mode=prefs.emoji_mode,
+        repeated_characters=prefs.repeated_characters,
+    )
+    return clean_message(request.parts, request.names, options)
+
+
+def words_to_say(
+    request: SpeechRequest, prefs: GuildPrefs, announcer: Announcer | None, *, guild_id: int
+) -> tuple[str, str] | None:
+    """The "Alice said, " prefix (or nothing) and the whole text to send, or None if nothing is speakable.
+
+    The announcer is only asked here; the caller tells it the text was taken (:meth:`Announcer.spoke`)."""
+    cleaned = clean_request(request, prefs)
+    if cleaned is None:
+        return None
+    if announcer is None or request.preview or not prefs.announce_author:
+        return "", cleaned
+    nickname = request.author_prefs.spoken_names.get(guild_id) if request.author_prefs else None
+    name = speakable_name(nickname or request.author_name)
+    prefix = announcer.prefix(request.speaker, name, prefs.announce_window_s, time.monotonic())
+    return prefix, prefix + cleaned
+
+
+async def choose_voice(request: SpeechRequest, prefs: GuildPrefs, voices: VoiceCatalog) -> str | Refusal | None:
+    """The voice to speak with: chosen for this text (if the server allows it and AsyncFlow has it), else the
+    member's own (if the server allows it), else the server's; None means the bot's ``asyncflow.voice_id``."""
+    chosen = request.chosen_voice
+    if chosen:
+        if not prefs.allow_member_voices and not request.preview:
+            return refused(MEMBER_VOICES_OFF, "member-voices-off")
+        if await voices.find(chosen) is None:
+            return refused(UNKNOWN_VOICE if voices.has_list else NO_VOICE_LIST, "unknown-voice")
+        return chosen
+    member = request.author_prefs
+    if member is not None and member.voice_id and prefs.allow_member_voices:
+        return member.voice_id
+    return prefs.default_voice
