@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import Any, Final, TypeVar
 
 import aiosqlite
 
-from .models import EmojiMode, GuildPrefs, MemberPrefs
+from .models import GUILD_FIELDS, MEMBER_FIELDS, GuildPrefs, MemberPrefs
+from .stored import checked, stored_fields
 
 log = logging.getLogger(__name__)
 
@@ -94,34 +95,13 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 BUSY_TIMEOUT_MS = 5000  # another process (a backup, the sqlite3 shell) holding the write lock
 _CACHE_LIMIT = 10_000  # entries per cache; the oldest goes first (members can be many)
-_MAX_INT = 2**63 - 1  # SQLite INTEGER is signed 64-bit; Discord ids fit
 
-_Kind = Literal["bool", "int", "str", "optional_int", "optional_str", "emoji_mode", "ids"]
-
-# The whitelist of settings: column names in SQL only ever come from these keys.
-_GUILD_KINDS: Final[Mapping[str, _Kind]] = {
-    "linked_channels": "ids",
-    "read_voice_chat": "bool",
-    "default_voice": "optional_str",
-    "allow_member_voices": "bool",
-    "announce_author": "bool",
-    "announce_window_s": "int",
-    "require_voice": "bool",
-    "auto_join": "bool",
-    "ignore_prefix": "str",
-    "read_bots": "bool",
-    "read_proxies": "bool",
-    "proxy_allowlist": "ids",
-    "required_role": "optional_int",
-    "max_length": "int",
-    "emoji_mode": "emoji_mode",
-    "repeated_characters": "int",
-}
-_MEMBER_KINDS: Final[Mapping[str, _Kind]] = {"voice_id": "optional_str", "opted_out": "bool"}
-_EMOJI_MODES: Final[frozenset[str]] = frozenset(get_args(EmojiMode))
+# The whitelists: column names in SQL only ever come from these keys (the records' own field names).
+_GUILD_FIELDS: Final = stored_fields(GuildPrefs, GUILD_FIELDS)
+_MEMBER_FIELDS: Final = stored_fields(MemberPrefs, MEMBER_FIELDS)
 DEFAULT_PROXY_ALLOWLIST: Final = GuildPrefs(guild_id=0).proxy_allowlist
 
-_GUILD_COLUMNS: Final = tuple(name for name, kind in _GUILD_KINDS.items() if kind != "ids")
+_GUILD_COLUMNS: Final = tuple(name for name, field in _GUILD_FIELDS.items() if field.shape != "ids")
 _ALL_GUILD_COLUMNS: Final = (*_GUILD_COLUMNS, "proxy_allowlist_customised")
 _SELECT_GUILD: Final = f"SELECT {', '.join(_ALL_GUILD_COLUMNS)} FROM guild_settings WHERE guild_id = ?"  # noqa: S608 (whitelisted names)
 _UPSERT_GUILD: Final = (
@@ -141,6 +121,8 @@ _ID_SETS: Final[Mapping[str, tuple[str, str, str]]] = {
         "INSERT INTO proxy_allowlist (guild_id, application_id) VALUES (?, ?)",
     ),
 }
+if set(_ID_SETS) != {name for name, field in _GUILD_FIELDS.items() if field.shape == "ids"}:
+    raise TypeError("every set of ids in GuildPrefs needs a table of its own in _ID_SETS")
 _UPSERT_MEMBER: Final = (
     "INSERT INTO member_settings (user_id, voice_id, opted_out) VALUES (?, ?, ?) "
     "ON CONFLICT (user_id) DO UPDATE SET voice_id = excluded.voice_id, opted_out = excluded.opted_out"
@@ -218,7 +200,7 @@ class SqlitePreferences:
         return prefs
 
     async def update_guild(self, guild_id: int, **changes: object) -> GuildPrefs:
-        valid = _validated(changes, _GUILD_KINDS, "server")
+        valid: dict[str, Any] = checked(changes, _GUILD_FIELDS, "server")
         if not valid:
             return await self.guild(guild_id)
         async with self._transaction(write=True, invalidate=lambda: self._guilds.pop(guild_id, None)) as connection:
@@ -245,7 +227,7 @@ class SqlitePreferences:
         return _copy(cached)
 
     async def update_member(self, user_id: int, **changes: object) -> MemberPrefs:
-        valid = _validated(changes, _MEMBER_KINDS, "member")
+        valid: dict[str, Any] = checked(changes, _MEMBER_FIELDS, "member")
         if not valid:
             return await self.member(user_id)
         async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
@@ -404,7 +386,7 @@ async def _load_guild(connection: aiosqlite.Connection, guild_id: int) -> GuildP
         return GuildPrefs(guild_id=guild_id)
     *values, customised = row
     fields: dict[str, Any] = {
-        column: bool(value) if _GUILD_KINDS[column] == "bool" else value
+        column: bool(value) if _GUILD_FIELDS[column].shape == "bool" else value
         for column, value in zip(_GUILD_COLUMNS, values, strict=True)
     }
     fields["linked_channels"] = await _load_ids(connection, "linked_channels", guild_id)
@@ -432,50 +414,6 @@ async def _replace_ids(connection: aiosqlite.Connection, field: str, guild_id: i
     _, delete, insert = _ID_SETS[field]
     await connection.execute(delete, (guild_id,))
     await connection.executemany(insert, [(guild_id, id_) for id_ in sorted(ids)])
-
-
-def _validated(changes: Mapping[str, object], kinds: Mapping[str, _Kind], what: str) -> dict[str, Any]:
-    """Check names against the whitelist and values' types; id collections become frozensets."""
-    unknown = sorted(set(changes) - set(kinds))
-    if unknown:
-        raise KeyError(f"unknown {what} setting(s): {', '.join(unknown)} (known: {', '.join(sorted(kinds))})")
-    return {name: _checked(name, kinds[name], value) for name, value in changes.items()}
-
-
-def _checked(name: str, kind: _Kind, value: object) -> object:
-    if value is None and kind in ("optional_int", "optional_str"):
-        return None
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        expected = "a bool"
-    elif kind in ("int", "optional_int"):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return _in_range(name, value)
-        expected = "an int" if kind == "int" else "an int or None"
-    elif kind in ("str", "optional_str"):
-        if isinstance(value, str):
-            return value
-        expected = "a str" if kind == "str" else "a str or None"
-    elif kind == "emoji_mode":
-        if isinstance(value, str):
-            if value not in _EMOJI_MODES:
-                raise ValueError(f"{name} must be one of {sorted(_EMOJI_MODES)}, not {value!r}")
-            return value
-        expected = "a str"
-    else:  # ids
-        if isinstance(value, set | frozenset | list | tuple) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            return frozenset(_in_range(name, v) for v in value)
-        expected = "a set of int ids"
-    raise TypeError(f"{name} must be {expected}, not {type(value).__name__}: {value!r}")
-
-
-def _in_range(name: str, value: int) -> int:
-    if not -_MAX_INT - 1 <= value <= _MAX_INT:
-        raise ValueError(f"{name} is out of range for a 64-bit integer: {value}")
-    return value
 
 
 def _remember(cache: dict[int, _T], key: int, value: _T) -> None:
