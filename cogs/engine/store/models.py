@@ -140,5 +140,18 @@ class PreferencesStore(Protocol):
         """Count ``characters`` more for ``day`` (older days of the server are dropped); returns the new total."""
         ...
 
+    async def add_usage_within(self, guild_id: int, day: str, characters: int, budget: int) -> tuple[bool, int]:
+        """Count ``characters`` more for ``day`` only if the total stays within ``budget``, atomically.
+
+        Returns (admitted, characters used on ``day`` afterwards). The check and the addition are one
+        transaction, so concurrent callers, in this process or in another one on the same database,
+        never take the total past ``budget``. Older days of the server are dropped when adding.
+        SQLite: one ``BEGIN IMMEDIATE`` transaction. PostgreSQL can do it in one statement,
+        ``INSERT … SELECT $1, $2, $3 WHERE $3 <= $4 ON CONFLICT (guild_id, day) DO UPDATE SET
+        characters = daily_usage.characters + excluded.characters WHERE daily_usage.characters +
+        excluded.characters <= $4 RETURNING characters`` (no row back: not admitted).
+        """
+        ...
+
     async def forget_guild(self, guild_id: int) -> None:
         """Delete everything stored about this server (the bot was removed from it)."""

@@ -257,23 +257,21 @@ class SqlitePreferences:
 
     async def usage(self, guild_id: int, day: str) -> int:
         async with self._transaction(write=False) as connection:
-            value = await _fetch_value(
-                connection, "SELECT characters FROM daily_usage WHERE guild_id = ? AND day = ?", (guild_id, day)
-            )
-        return int(value or 0)
+            return await _usage(connection, guild_id, day)
 
     async def add_usage(self, guild_id: int, day: str, characters: int) -> int:
         async with self._transaction(write=True) as connection:
-            await connection.execute(
-                "INSERT INTO daily_usage (guild_id, day, characters) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id, day) DO UPDATE SET characters = characters + excluded.characters",
-                (guild_id, day, characters),
-            )
-            await connection.execute("DELETE FROM daily_usage WHERE guild_id = ? AND day < ?", (guild_id, day))
-            value = await _fetch_value(
-                connection, "SELECT characters FROM daily_usage WHERE guild_id = ? AND day = ?", (guild_id, day)
-            )
-        return int(value or 0)
+            return await _add_usage(connection, guild_id, day, characters)
+
+    async def add_usage_within(self, guild_id: int, day: str, characters: int, budget: int) -> tuple[bool, int]:
+        if characters < 0:
+            raise ValueError(f"characters must not be negative, not {characters}")
+        # BEGIN IMMEDIATE: no other connection (another process) can add between our read and our write.
+        async with self._transaction(write=True) as connection:
+            used = await _usage(connection, guild_id, day)
+            if used + characters > budget:
+                return False, used
+            return True, await _add_usage(connection, guild_id, day, characters)
 
     async def forget_guild(self, guild_id: int) -> None:
         def invalidate() -> None:
@@ -414,6 +412,22 @@ async def _replace_ids(connection: aiosqlite.Connection, field: str, guild_id: i
     _, delete, insert = _ID_SETS[field]
     await connection.execute(delete, (guild_id,))
     await connection.executemany(insert, [(guild_id, id_) for id_ in sorted(ids)])
+
+
+async def _usage(connection: aiosqlite.Connection, guild_id: int, day: str) -> int:
+    sql = "SELECT characters FROM daily_usage WHERE guild_id = ? AND day = ?"
+    return int(await _fetch_value(connection, sql, (guild_id, day)) or 0)
+
+
+async def _add_usage(connection: aiosqlite.Connection, guild_id: int, day: str, characters: int) -> int:
+    """Count ``characters`` more for ``day`` and drop the server's older days; the new total."""
+    await connection.execute(
+        "INSERT INTO daily_usage (guild_id, day, characters) VALUES (?, ?, ?) "
+        "ON CONFLICT (guild_id, day) DO UPDATE SET characters = characters + excluded.characters",
+        (guild_id, day, characters),
+    )
+    await connection.execute("DELETE FROM daily_usage WHERE guild_id = ? AND day < ?", (guild_id, day))
+    return await _usage(connection, guild_id, day)
 
 
 def _remember(cache: dict[int, _T], key: int, value: _T) -> None:
