@@ -5,7 +5,7 @@ Load with ``await bot.load_extension("cogs.server_settings")``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import discord
 from discord import app_commands
@@ -33,9 +33,11 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         guild = interaction.guild
         if guild is None:
             return
+        # Answer within Discord's 3 seconds, whatever the store and the voice catalog take.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         prefs = await self.engine.preferences.guild(guild.id)
         member = await self.engine.preferences.member(interaction.user.id)
-        lookups = await self._lookups(guild, prefs, member.voice_id)
+        lookups = await self._lookups(guild, [*_voices_in(prefs), member.voice_id])
         channels = ", ".join(f"<#{channel_id}>" for channel_id in sorted(prefs.linked_channels)) or "none yet (`/link`)"
         lines = ["**This server**", f"Reading channels: {channels}"]
         lines += [f"`{setting.name}`: {setting.shown(prefs, lookups)} — {setting.help}" for setting in SETTINGS]
@@ -62,19 +64,26 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         rate_text = f"; at most {' and '.join(rates)}" if rates else ""
         return f"Spoken today: {used:,} {budget}characters (resets at midnight UTC){rate_text} (bot config)"
 
-    async def _lookups(self, guild: discord.Guild, prefs: GuildPrefs, *voice_ids: str | None) -> _ServerLookups:
-        """Names for showing ``prefs`` (and the other voices given) in this server."""
-        shown = [s.value(prefs) for s in SETTINGS if isinstance(s.kind, VoiceOrDefault)]
+    async def _lookups(self, guild: discord.Guild, voice_ids: Iterable[object]) -> _ServerLookups:
+        """What showing settings in this server needs, with the names of the voices ``voice_ids``."""
         names: dict[str, str] = {}
-        for voice_id in {v for v in (*shown, *voice_ids) if isinstance(v, str) and v}:
+        for voice_id in {v for v in voice_ids if isinstance(v, str) and v}:
             name = await self._voice_name(voice_id)
             if name is not None:
                 names[voice_id] = name
         return _ServerLookups(guild, names)
 
     async def _voice_name(self, voice_id: str) -> str | None:
-        """A voice's name for showing it, or None. Every voice name shown by this cog comes from here."""
+        """A voice's name for showing it, or None. Every voice name this cog shows comes from here.
+
+        To be answered from the catalog's cached list, without waiting on the network: once
+        ``VoiceCatalog.cached_name()`` exists, this is ``return self.engine.voices.cached_name(voice_id)``.
+        """
         return await self.engine.voices.name_of(voice_id)
+
+    async def _voice_exists(self, voice_id: str) -> bool:
+        """Whether AsyncFlow has this voice (before storing it): may refresh the catalog, so only after deferring."""
+        return await self.engine.voices.name_of(voice_id) is not None
 
     # -- /set ----------------------------------------------------------------------------------------
 
@@ -93,15 +102,16 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
             await reply(interaction, "Pick a setting from the list.")
             return
         try:
-            parsed = chosen.parse(value, _ServerLookups(guild, {}))
-            known = not isinstance(parsed, str) or not isinstance(chosen.kind, VoiceOrDefault)
-            if not known and await self.engine.voices.name_of(str(parsed)) is None:
-                raise BadValue("I don't know that voice — pick one from the list as you type.")
+            parsed = chosen.parse(value, _ServerLookups(guild, {}))  # never waits: answered at once if wrong
         except BadValue as problem:
             await reply(interaction, str(problem))
             return
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the catalog and the store may take a while
+        if isinstance(chosen.kind, VoiceOrDefault) and isinstance(parsed, str) and not await self._voice_exists(parsed):
+            await reply(interaction, "I don't know that voice — pick one from the list as you type.")
+            return
         prefs = await self.engine.preferences.update_guild(guild.id, **{chosen.field: parsed})
-        lookups = await self._lookups(guild, prefs)
+        lookups = await self._lookups(guild, [parsed] if isinstance(chosen.kind, VoiceOrDefault) else [])
         await reply(interaction, f"`{chosen.name}` is now {chosen.shown(prefs, lookups)}.")
 
     @set_.autocomplete("value")
@@ -187,6 +197,11 @@ class _ServerLookups:
 
     def voice_shown(self, voice_id: str) -> str | None:
         return self._voice_names.get(voice_id)
+
+
+def _voices_in(prefs: GuildPrefs) -> list[object]:
+    """The voice ids held by the server's voice settings."""
+    return [setting.value(prefs) for setting in SETTINGS if isinstance(setting.kind, VoiceOrDefault)]
 
 
 def _find_role(guild: discord.Guild, text: str) -> int | None:
