@@ -9,6 +9,12 @@ The attribute's annotation is what the store keeps (and checks); ``name`` and ``
 see; the :class:`Kind` says how a typed value is read, which values are allowed, what ``/set`` suggests
 and how a value is shown. :mod:`cogs.engine.store.setting_table` builds ``/set`` and ``/settings`` from
 these declarations, and a test keeps README.md's table in step with them.
+
+To add a setting: declare the field where admins should see it (the field order is the order of
+``/set`` and ``/settings``), append a store migration adding its column with the same default, and add
+its row to README.md's "Server settings" table; tests fail until the last two are done. Kinds:
+:class:`OnOff`, :class:`WholeNumber`, :class:`OneOf`, :class:`Prefix`, :class:`VoiceOrDefault`,
+:class:`RoleOrEveryone`; a new kind subclasses :class:`Kind`.
 """
 
 # ruff: noqa: ARG002 (every kind implements the whole Kind interface; few need all of its arguments)

@@ -69,7 +69,7 @@ def _declared_settings() -> tuple[Setting, ...]:
 
 
 def _problem(row: Setting, choices: tuple[str, ...]) -> str | None:
-    if not row.name or len(row.name) > 32 or row.name != row.name.lower() or " " in row.name:
+    if not row.name or len(row.name) > 100 or row.name != row.name.lower() or " " in row.name:
         return f"{row.name!r} can't be typed as a /set name"
     if not row.help:
         return "a setting needs help words for admins"

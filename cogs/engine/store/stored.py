@@ -11,7 +11,7 @@ import dataclasses
 import types
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeGuard, Union, get_args, get_origin, get_type_hints
+from typing import Final, Literal, TypeGuard, Union, get_args, get_origin, get_type_hints
 
 Shape = Literal["bool", "int", "str", "optional_int", "optional_str", "choice", "ids"]
 
@@ -88,7 +88,7 @@ def checked(changes: Mapping[str, object], stored: Mapping[str, StoredField], wh
     return {name: stored[name].check(value) for name, value in changes.items()}
 
 
-def _stored(record: type, name: str, hint: Any) -> StoredField:
+def _stored(record: type, name: str, hint: object) -> StoredField:
     origin, args = get_origin(hint), get_args(hint)
     if hint is bool:
         return StoredField(name, "bool")
