@@ -5,6 +5,8 @@ Load with ``await bot.load_extension("cogs.server_settings")``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -12,7 +14,8 @@ from discord.ext import commands
 from .engine.asyncflow.voices import MAX_CHOICES, choice_label
 from .engine.engine import engine_for
 from .engine.store.models import GuildPrefs
-from .engine.store.setting_table import BY_NAME, SETTINGS, BadValue, shown
+from .engine.store.setting_kinds import BadValue, RoleOrEveryone, VoiceOrDefault
+from .engine.store.setting_table import BY_NAME, SETTINGS
 from .engine_cog import EngineCog
 from .interactions import reply
 
@@ -30,15 +33,16 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         guild = interaction.guild
         if guild is None:
             return
+        # Answer within Discord's 3 seconds, whatever the store and the voice catalog take.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         prefs = await self.engine.preferences.guild(guild.id)
         member = await self.engine.preferences.member(interaction.user.id)
+        lookups = await self._lookups(guild, [*_voices_in(prefs), member.voice_id])
         channels = ", ".join(f"<#{channel_id}>" for channel_id in sorted(prefs.linked_channels)) or "none yet (`/link`)"
         lines = ["**This server**", f"Reading channels: {channels}"]
-        for setting in SETTINGS:
-            value = await self._shown(guild, prefs, setting.name)
-            lines.append(f"`{setting.name}`: {value} — {setting.help}")
+        lines += [f"`{setting.name}`: {setting.shown(prefs, lookups)} — {setting.help}" for setting in SETTINGS]
         lines.append(await self._usage_line(guild.id))
-        own_voice = await self.engine.voices.name_of(member.voice_id) if member.voice_id else None
+        own_voice = lookups.voice_shown(member.voice_id) if member.voice_id else None
         lines += [
             "",
             "**You**",
@@ -60,11 +64,28 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         rate_text = f"; at most {' and '.join(rates)}" if rates else ""
         return f"Spoken today: {used:,} {budget}characters (resets at midnight UTC){rate_text} (bot config)"
 
-    async def _shown(self, guild: discord.Guild, prefs: GuildPrefs, name: str) -> str:
-        setting = BY_NAME[name]
-        voice_name = await self.engine.voices.name_of(prefs.default_voice) if prefs.default_voice else None
-        role = guild.get_role(prefs.required_role) if prefs.required_role else None
-        return shown(setting, prefs, voice_name=voice_name, role_name=role.mention if role else None)
+    async def _lookups(self, guild: discord.Guild, voice_ids: Iterable[object]) -> _ServerLookups:
+        """What showing settings in this server needs, with the names of the voices ``voice_ids``."""
+        names: dict[str, str] = {}
+        for voice_id in {v for v in voice_ids if isinstance(v, str) and v}:
+            name = await self._voice_name(voice_id)
+            if name is not None:
+                names[voice_id] = name
+        return _ServerLookups(guild, names)
+
+    async def _voice_name(self, voice_id: str) -> str | None:
+        """A voice's name for showing it, or None. Every voice name this cog shows comes from here: the catalog's
+        cached list; only before any list has been fetched (just after start-up) it waits for one, at most the
+        catalog's fetch timeout, and only after the interaction was deferred, so Discord's 3 s are never missed."""
+        voices = self.engine.voices
+        if voices.has_list:
+            return voices.cached_name(voice_id)
+        voice = await voices.find(voice_id)
+        return voice.name if voice is not None else None
+
+    async def _voice_exists(self, voice_id: str) -> bool:
+        """Whether AsyncFlow has this voice (before storing it): may refresh the catalog, so only after deferring."""
+        return await self.engine.voices.find(voice_id) is not None
 
     # -- /set ----------------------------------------------------------------------------------------
 
@@ -83,42 +104,38 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
             await reply(interaction, "Pick a setting from the list.")
             return
         try:
-            parsed = chosen.parse(value, lambda text: _find_role(guild, text))
-            if chosen.kind == "voice" and parsed is not None and await self.engine.voices.name_of(str(parsed)) is None:
-                raise BadValue("I don't know that voice — pick one from the list as you type.")
+            parsed = chosen.parse(value, _ServerLookups(guild, {}))  # never waits: answered at once if wrong
         except BadValue as problem:
             await reply(interaction, str(problem))
             return
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the catalog and the store may take a while
+        if isinstance(chosen.kind, VoiceOrDefault) and isinstance(parsed, str) and not await self._voice_exists(parsed):
+            await reply(interaction, "I don't know that voice — pick one from the list as you type.")
+            return
         prefs = await self.engine.preferences.update_guild(guild.id, **{chosen.field: parsed})
-        await reply(interaction, f"`{chosen.name}` is now {await self._shown(guild, prefs, chosen.name)}.")
+        lookups = await self._lookups(guild, [parsed] if isinstance(chosen.kind, VoiceOrDefault) else [])
+        await reply(interaction, f"`{chosen.name}` is now {chosen.shown(prefs, lookups)}.")
 
     @set_.autocomplete("value")
     async def _value_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         chosen = BY_NAME.get(getattr(interaction.namespace, "setting", "") or "")
         if chosen is None:
             return []
-        if chosen.kind == "voice":
+        if isinstance(chosen.kind, VoiceOrDefault):
             voices = await self.engine.voices.search(current, limit=MAX_CHOICES - 1)
             return [app_commands.Choice(name="default (the bot's voice)", value="default")] + [
                 app_commands.Choice(name=choice_label(v), value=v.id) for v in voices
             ]
-        if chosen.kind == "role" and interaction.guild is not None:
+        if isinstance(chosen.kind, RoleOrEveryone):
+            if interaction.guild is None:
+                return []
             roles = [
                 r for r in interaction.guild.roles if not r.is_default() and current.casefold() in r.name.casefold()
             ]
             return [app_commands.Choice(name="none (read everyone)", value="none")] + [
                 app_commands.Choice(name=r.name[:100], value=str(r.id)) for r in roles[: MAX_CHOICES - 1]
             ]
-        options = {
-            "bool": ["on", "off"],
-            "emoji": ["name", "skip"],
-            "text": ["!", "-", ";", "none"],
-        }.get(chosen.kind, [])
-        if chosen.kind == "int":
-            options = [current] if current.strip().isdigit() else [str(chosen.minimum), str(chosen.maximum)]
-        return [app_commands.Choice(name=o, value=o) for o in options if current.casefold() in o.casefold()][
-            :MAX_CHOICES
-        ]
+        return [app_commands.Choice(name=o, value=o) for o in chosen.suggestions(current, MAX_CHOICES)]
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
@@ -164,6 +181,29 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
             message = f"I've stopped reading <#{target_id}>."
         await self.engine.preferences.update_guild(guild.id, linked_channels=frozenset(channels))
         await reply(interaction, message)
+
+
+class _ServerLookups:
+    """What showing and reading settings needs to know, for one server: its roles, and voice names found before."""
+
+    def __init__(self, guild: discord.Guild, voice_names: Mapping[str, str]) -> None:
+        self._guild = guild
+        self._voice_names = voice_names
+
+    def role_id(self, typed: str) -> int | None:
+        return _find_role(self._guild, typed)
+
+    def role_shown(self, role_id: int) -> str | None:
+        role = self._guild.get_role(role_id)
+        return role.mention if role else None
+
+    def voice_shown(self, voice_id: str) -> str | None:
+        return self._voice_names.get(voice_id)
+
+
+def _voices_in(prefs: GuildPrefs) -> list[object]:
+    """The voice ids held by the server's voice settings."""
+    return [setting.value(prefs) for setting in SETTINGS if isinstance(setting.kind, VoiceOrDefault)]
 
 
 def _find_role(guild: discord.Guild, text: str) -> int | None:

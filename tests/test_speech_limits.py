@@ -4,7 +4,9 @@ checked is what members are told and what reaches AsyncFlow."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -157,5 +159,68 @@ async def test_the_rate_resets_a_minute_after_it_began(tmp_path: Any) -> None:
         assert refusal is not None and "wait 30 s" in refusal.message
         now[0] += 31  # the minute that began with the first message is over
         assert await limits.admit(1, 7, 5) is None
+    finally:
+        await store.close()
+
+
+# --- the daily budget under concurrency ---
+
+NOON = 1_700_000_000.0  # one fixed moment: the test never crosses midnight
+
+
+def budget_only(characters: int) -> LimitsSettings:
+    return LimitsSettings(
+        member_messages_per_minute=0, server_messages_per_minute=0, server_daily_characters=characters
+    )
+
+
+async def test_concurrent_admits_never_overshoot_the_daily_budget(tmp_path: Path) -> None:
+    store = SqlitePreferences(tmp_path / "prefs.sqlite3")
+    await store.open()
+    try:
+        limits = SpeechLimits(budget_only(1000), store, clock=lambda: NOON)
+        results = await asyncio.gather(*(limits.admit(1, 100 + n, 30) for n in range(50)))
+        admitted = sum(result is None for result in results)
+        assert admitted == 33  # 33 × 30 = 990; a 34th would make 1,020
+        assert {result.reason for result in results if result is not None} == {"daily-budget"}
+        assert await store.usage(1, limits.today()) == admitted * 30
+    finally:
+        await store.close()
+
+
+async def test_two_connections_on_one_file_share_the_budget_exactly(tmp_path: Path) -> None:
+    """Two stores on one file (as two bot processes would be): the write lock makes check-and-add atomic."""
+    stores = [SqlitePreferences(tmp_path / "prefs.sqlite3") for _ in range(2)]
+    for store in stores:
+        await store.open()
+    try:
+        limits = [SpeechLimits(budget_only(1000), store, clock=lambda: NOON) for store in stores]
+        results = await asyncio.gather(*(limits[n % 2].admit(1, 100 + n, 30) for n in range(100)))
+        admitted = sum(result is None for result in results)
+        assert admitted == 33
+        assert await stores[0].usage(1, limits[0].today()) == admitted * 30
+        assert await stores[1].usage(1, limits[1].today()) == admitted * 30
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_a_text_counted_without_the_rate_still_counts_against_the_budget(tmp_path: Path) -> None:
+    store = SqlitePreferences(tmp_path / "prefs.sqlite3")
+    await store.open()
+    try:
+        settings = LimitsSettings(
+            member_messages_per_minute=2, server_messages_per_minute=3, server_daily_characters=100
+        )
+        limits = SpeechLimits(settings, store, clock=lambda: NOON)
+        assert [await limits.admit(1, 7, 10, count_rate=False) for _ in range(5)] == [None] * 5  # no rate tokens
+        assert [await limits.admit(1, 7, 10) for _ in range(2)] == [None, None]  # the member's 2 are all still there
+        refusal = await limits.admit(1, 7, 10)
+        assert refusal is not None and refusal.reason == "member-rate"
+        assert await limits.admit(1, 7, 10, count_rate=False) is None  # over the rate, but not counted by it
+        assert await limits.used_today(1) == 80
+        refusal = await limits.admit(1, 8, 30, count_rate=False)
+        assert refusal is not None and refusal.reason == "daily-budget"
+        assert "(80 used)" in refusal.message
     finally:
         await store.close()

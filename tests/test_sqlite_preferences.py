@@ -535,6 +535,33 @@ async def test_cancelled_updates_leave_the_store_usable(store: SqlitePreferences
         assert (await store.update_guild(2, max_length=steps)).max_length == steps
 
 
+async def test_usage_within_a_budget_is_checked_and_added_together(store: SqlitePreferences, db_path: Path) -> None:
+    await store.add_usage(1, "2026-01-01", 50)  # yesterday: dropped when today is first added to
+    assert await store.add_usage_within(1, "2026-01-02", 60, 100) == (True, 60)
+    assert await store.add_usage_within(1, "2026-01-02", 41, 100) == (False, 60)  # 101 > 100: nothing added
+    assert await store.add_usage_within(1, "2026-01-02", 40, 100) == (True, 100)  # exactly the budget fits
+    assert await store.add_usage_within(1, "2026-01-02", 0, 100) == (True, 100)
+    assert await store.add_usage_within(1, "2026-01-02", 1, 100) == (False, 100)
+    assert await store.add_usage_within(2, "2026-01-02", 101, 100) == (False, 0)  # too long on its own
+    with pytest.raises(ValueError, match="negative"):
+        await store.add_usage_within(1, "2026-01-02", -5, 100)
+    assert query(db_path, "SELECT guild_id, day, characters FROM daily_usage") == [(1, "2026-01-02", 100)]
+
+
+async def test_usage_within_a_budget_waits_for_another_connections_write(
+    store: SqlitePreferences, db_path: Path
+) -> None:
+    """Another process holding the write lock: the check waits for its commit rather than reading around it."""
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO daily_usage VALUES (1, '2026-01-02', 90)")
+        pending = asyncio.create_task(store.add_usage_within(1, "2026-01-02", 20, 100))
+        await asyncio.sleep(0.2)
+        assert not pending.done()
+        other.execute("COMMIT")
+    assert await pending == (False, 90)
+
+
 # --- injection and cache ---
 
 

@@ -55,9 +55,30 @@ class SpeechLimits:
     async def admit(self, guild_id: int, user_id: int, characters: int, *, count_rate: bool = True) -> Refusal | None:
         """Count a text of ``characters`` for this member and server, or say why it can't be spoken now.
 
-        ``count_rate=False`` counts characters only (a queued text that grew when it was edited)."""
+        ``count_rate=False`` counts the characters against the daily budget but not the text against
+        the per-minute rates (an edited message that is spoken again is not one more message).
+        """
         now = self._clock()
-        member_rate = self.settings.member_messages_per_minute if count_rate else 0
+        if count_rate:
+            refusal = self._rate_refusal(guild_id, user_id, now)
+            if refusal is not None:
+                return refusal
+        budget = self.settings.server_daily_characters
+        if budget:
+            admitted, used = await self._store.add_usage_within(guild_id, self.today(), characters, budget)
+            if not admitted:
+                return Refusal(
+                    f"This server has used its {budget:,} characters of speech for today "
+                    f"({used:,} used); it resets at midnight UTC, in {_until_midnight(now)}.",
+                    f"Not reading more today: this server has used its {budget:,} characters of speech; "
+                    "reading resumes at midnight UTC.",
+                    "daily-budget",
+                )
+        return None
+
+    def _rate_refusal(self, guild_id: int, user_id: int, now: float) -> Refusal | None:
+        """Take a token from the member's and the server's per-minute rates, or say how long to wait."""
+        member_rate = self.settings.member_messages_per_minute
         if member_rate:
             wait = self._bucket(self._members, (guild_id, user_id), member_rate).update_rate_limit(now)
             if wait is not None:
@@ -67,7 +88,7 @@ class SpeechLimits:
                     f"Skipping some messages: one member can have at most {member_rate} a minute read aloud.",
                     "member-rate",
                 )
-        server_rate = self.settings.server_messages_per_minute if count_rate else 0
+        server_rate = self.settings.server_messages_per_minute
         if server_rate:
             wait = self._bucket(self._servers, guild_id, server_rate).update_rate_limit(now)
             if wait is not None:
@@ -77,19 +98,6 @@ class SpeechLimits:
                     f"Skipping some messages: at most {server_rate} a minute are read aloud in this server.",
                     "server-rate",
                 )
-        budget = self.settings.server_daily_characters
-        if budget:
-            day = self.today()
-            used = await self._store.usage(guild_id, day)
-            if used + characters > budget:
-                return Refusal(
-                    f"This server has used its {budget:,} characters of speech for today "
-                    f"({used:,} used); it resets at midnight UTC, in {_until_midnight(now)}.",
-                    f"Not reading more today: this server has used its {budget:,} characters of speech; "
-                    "reading resumes at midnight UTC.",
-                    "daily-budget",
-                )
-            await self._store.add_usage(guild_id, day, characters)
         return None
 
     async def used_today(self, guild_id: int) -> int:

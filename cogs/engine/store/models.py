@@ -7,8 +7,10 @@ for servers and members that never changed anything, so nothing has to be create
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol
+
+from .setting_kinds import OneOf, OnOff, Prefix, RoleOrEveryone, VoiceOrDefault, WholeNumber, setting
 
 EmojiMode = Literal["name", "skip"]
 
@@ -19,41 +21,73 @@ TUPPERBOX_APP_ID = 431544605209788416
 
 @dataclass(frozen=True, slots=True)
 class GuildPrefs:
-    """One server's settings. Admins change them with /set; /settings shows them."""
+    """One server's settings. Admins change them with /set; /settings shows them.
+
+    Each ``/set`` setting is declared here once, with :func:`setting` (see
+    :mod:`~cogs.engine.store.setting_kinds`): its type and default, its ``/set`` name, the words
+    admins see and how values are typed. ``/set``, ``/settings``, the store's checks and (through a
+    test) README.md's table follow from these declarations; the field order is the order admins see.
+    A new field also needs a store migration adding its column with the same default.
+    """
 
     guild_id: int
     linked_channels: frozenset[int] = frozenset()
-    """Text channels whose messages are read aloud."""
-    read_voice_chat: bool = True
-    """Also read messages typed in the text chat of the voice channel the bot is in."""
-    default_voice: str | None = None
-    """Voice for members who did not pick one (None: the bot's configured voice)."""
-    allow_member_voices: bool = True
-    """Members' own /voice choice applies here (False: everyone speaks with the server voice)."""
-    announce_author: bool = True
-    """Say "Alice said" before a message."""
-    announce_window_s: int = 60
-    """Don't repeat "Alice said" while Alice keeps talking within this many seconds."""
-    require_voice: bool = True
-    """Only read members who are in the bot's voice channel."""
-    auto_join: bool = True
-    """Join a member's voice channel when they post in a linked channel and the bot is idle."""
-    ignore_prefix: str = "!"
-    """Messages starting with this are never read ('' = read everything)."""
-    read_bots: bool = False
-    """Read messages from bots and webhooks (proxy bots on the allow-list are read regardless)."""
-    read_proxies: bool = True
-    """Read webhook messages of the proxy bots in ``proxy_allowlist`` (PluralKit, Tupperbox)."""
+    """Text channels whose messages are read aloud (``/link``, ``/unlink``)."""
+    default_voice: str | None = setting(
+        None,
+        name="server-voice",
+        help="voice for members who didn't pick one (`default` to reset)",
+        kind=VoiceOrDefault(),
+    )
+    allow_member_voices: bool = setting(
+        True, name="member-voices", help="members' own /voice choice applies here", kind=OnOff()
+    )
+    announce_author: bool = setting(True, name="announce-author", help='say "Alice said" before messages', kind=OnOff())
+    announce_window_s: int = setting(
+        60, name="announce-window", help='seconds before "Alice said" is repeated', kind=WholeNumber(0, 3600)
+    )
+    require_voice: bool = setting(
+        True, name="require-voice", help="only read members in the bot's voice channel", kind=OnOff()
+    )
+    auto_join: bool = setting(
+        True, name="auto-join", help="join a member's voice channel when they post and the bot is idle", kind=OnOff()
+    )
+    read_voice_chat: bool = setting(
+        True, name="read-voice-chat", help="read the text chat of the bot's voice channel", kind=OnOff()
+    )
+    ignore_prefix: str = setting(
+        "!",
+        name="ignore-prefix",
+        help="messages starting with this are not read (`none` to read all)",
+        kind=Prefix(max_length=10),
+    )
+    read_bots: bool = setting(False, name="read-bots", help="read messages from bots and webhooks", kind=OnOff())
+    read_proxies: bool = setting(
+        True, name="read-proxies", help="read PluralKit/Tupperbox proxied messages", kind=OnOff()
+    )
     proxy_allowlist: frozenset[int] = frozenset({PLURALKIT_APP_ID, TUPPERBOX_APP_ID})
-    """Application ids of proxy bots whose webhook messages are read."""
-    required_role: int | None = None
-    """Only read members with this role (None: everyone)."""
-    max_length: int = 300
-    """Characters of a message that are read; longer ones are cut at a sentence and end with "and more"."""
-    emoji_mode: EmojiMode = "name"
-    """'name': read emoji by name; 'skip': leave them out."""
-    repeated_characters: int = 3
-    """Runs of one character longer than this are shortened to it (0 = off)."""
+    """Application ids of proxy bots whose webhook messages are read when ``read_proxies`` is on."""
+    required_role: int | None = setting(
+        None,
+        name="required-role",
+        help="only read members with this role (`none` for everyone)",
+        kind=RoleOrEveryone(),
+    )
+    max_length: int = setting(
+        300, name="max-length", help="characters read from one message", kind=WholeNumber(20, 2000)
+    )
+    emoji_mode: EmojiMode = setting(  # noqa: RUF009 (setting() is a dataclasses.field; the value is a str)
+        "name",
+        name="emoji",
+        help="`name` reads emoji by name, `skip` leaves them out",
+        kind=OneOf({"name": "read emoji by name", "skip": "leave them out"}),
+    )
+    repeated_characters: int = setting(
+        3,
+        name="repeated-characters",
+        help="shorten runs like 'nooooo' to this many (0 = off)",
+        kind=WholeNumber(0, 50),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +102,7 @@ class MemberPrefs:
     """Name spoken in "… said", per server id (set with /nickname)."""
 
 
-GUILD_FIELDS = frozenset(GuildPrefs.__dataclass_fields__) - {"guild_id"}
+GUILD_FIELDS = frozenset(f.name for f in fields(GuildPrefs)) - {"guild_id"}
 MEMBER_FIELDS = frozenset({"voice_id", "opted_out"})
 
 
@@ -104,6 +138,19 @@ class PreferencesStore(Protocol):
 
     async def add_usage(self, guild_id: int, day: str, characters: int) -> int:
         """Count ``characters`` more for ``day`` (older days of the server are dropped); returns the new total."""
+        ...
+
+    async def add_usage_within(self, guild_id: int, day: str, characters: int, budget: int) -> tuple[bool, int]:
+        """Count ``characters`` more for ``day`` only if the total stays within ``budget``, atomically.
+
+        Returns (admitted, characters used on ``day`` afterwards). The check and the addition are one
+        transaction, so concurrent callers, in this process or in another one on the same database,
+        never take the total past ``budget``. Older days of the server are dropped when adding.
+        SQLite: one ``BEGIN IMMEDIATE`` transaction. PostgreSQL can do it in one statement,
+        ``INSERT … SELECT $1, $2, $3 WHERE $3 <= $4 ON CONFLICT (guild_id, day) DO UPDATE SET
+        characters = daily_usage.characters + excluded.characters WHERE daily_usage.characters +
+        excluded.characters <= $4 RETURNING characters`` (no row back: not admitted).
+        """
         ...
 
     async def forget_guild(self, guild_id: int) -> None:

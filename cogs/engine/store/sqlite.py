@@ -3,7 +3,8 @@
 ``guild_settings`` has a row per server that changed anything, one column per :class:`GuildPrefs`
 field; its two id sets live in ``linked_channels`` and ``proxy_allowlist``. Members are in
 ``member_settings`` and their per-server names in ``spoken_names``. The schema is built and moved
-forward by :data:`MIGRATIONS`, gated by ``PRAGMA user_version``.
+forward by :data:`MIGRATIONS`, gated by ``PRAGMA user_version``; :mod:`.sqlite_rows` reads and writes
+the rows.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar, get_args
+from typing import Any, Final, TypeVar
 
 import aiosqlite
 
-from .models import EmojiMode, GuildPrefs, MemberPrefs
+from . import sqlite_rows as rows
+from .models import GuildPrefs, MemberPrefs
+from .sqlite_rows import GUILD_STORED, MEMBER_STORED, fetch_int, fetch_value
+from .stored import checked
 
 log = logging.getLogger(__name__)
 
@@ -94,57 +98,6 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 BUSY_TIMEOUT_MS = 5000  # another process (a backup, the sqlite3 shell) holding the write lock
 _CACHE_LIMIT = 10_000  # entries per cache; the oldest goes first (members can be many)
-_MAX_INT = 2**63 - 1  # SQLite INTEGER is signed 64-bit; Discord ids fit
-
-_Kind = Literal["bool", "int", "str", "optional_int", "optional_str", "emoji_mode", "ids"]
-
-# The whitelist of settings: column names in SQL only ever come from these keys.
-_GUILD_KINDS: Final[Mapping[str, _Kind]] = {
-    "linked_channels": "ids",
-    "read_voice_chat": "bool",
-    "default_voice": "optional_str",
-    "allow_member_voices": "bool",
-    "announce_author": "bool",
-    "announce_window_s": "int",
-    "require_voice": "bool",
-    "auto_join": "bool",
-    "ignore_prefix": "str",
-    "read_bots": "bool",
-    "read_proxies": "bool",
-    "proxy_allowlist": "ids",
-    "required_role": "optional_int",
-    "max_length": "int",
-    "emoji_mode": "emoji_mode",
-    "repeated_characters": "int",
-}
-_MEMBER_KINDS: Final[Mapping[str, _Kind]] = {"voice_id": "optional_str", "opted_out": "bool"}
-_EMOJI_MODES: Final[frozenset[str]] = frozenset(get_args(EmojiMode))
-DEFAULT_PROXY_ALLOWLIST: Final = GuildPrefs(guild_id=0).proxy_allowlist
-
-_GUILD_COLUMNS: Final = tuple(name for name, kind in _GUILD_KINDS.items() if kind != "ids")
-_ALL_GUILD_COLUMNS: Final = (*_GUILD_COLUMNS, "proxy_allowlist_customised")
-_SELECT_GUILD: Final = f"SELECT {', '.join(_ALL_GUILD_COLUMNS)} FROM guild_settings WHERE guild_id = ?"  # noqa: S608 (whitelisted names)
-_UPSERT_GUILD: Final = (
-    f"INSERT INTO guild_settings (guild_id, {', '.join(_ALL_GUILD_COLUMNS)}) "  # noqa: S608 (whitelisted names)
-    f"VALUES (?{', ?' * len(_ALL_GUILD_COLUMNS)}) "
-    f"ON CONFLICT (guild_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _ALL_GUILD_COLUMNS)}"
-)
-_ID_SETS: Final[Mapping[str, tuple[str, str, str]]] = {
-    "linked_channels": (
-        "SELECT channel_id FROM linked_channels WHERE guild_id = ?",
-        "DELETE FROM linked_channels WHERE guild_id = ?",
-        "INSERT INTO linked_channels (guild_id, channel_id) VALUES (?, ?)",
-    ),
-    "proxy_allowlist": (
-        "SELECT application_id FROM proxy_allowlist WHERE guild_id = ?",
-        "DELETE FROM proxy_allowlist WHERE guild_id = ?",
-        "INSERT INTO proxy_allowlist (guild_id, application_id) VALUES (?, ?)",
-    ),
-}
-_UPSERT_MEMBER: Final = (
-    "INSERT INTO member_settings (user_id, voice_id, opted_out) VALUES (?, ?, ?) "
-    "ON CONFLICT (user_id) DO UPDATE SET voice_id = excluded.voice_id, opted_out = excluded.opted_out"
-)
 
 _T = TypeVar("_T")
 
@@ -185,7 +138,7 @@ class SqlitePreferences:
             await connection.execute("PRAGMA foreign_keys = ON")
             await _schema_version(connection)  # refuse a newer database before changing anything in it
             if not in_memory:
-                mode = await _fetch_value(connection, "PRAGMA journal_mode = WAL")
+                mode = await fetch_value(connection, "PRAGMA journal_mode = WAL")
                 if str(mode).lower() != "wal":
                     log.warning("preferences database %s stays in %s journal mode (WAL unavailable)", self, mode)
                 # With WAL this can lose the last commits on power loss, never corrupt the file.
@@ -213,24 +166,17 @@ class SqlitePreferences:
         async with self._transaction(write=False) as connection:
             prefs = self._guilds.get(guild_id)  # filled while we waited for the lock?
             if prefs is None:
-                prefs = await _load_guild(connection, guild_id)
+                prefs = await rows.load_guild(connection, guild_id)
                 _remember(self._guilds, guild_id, prefs)
         return prefs
 
     async def update_guild(self, guild_id: int, **changes: object) -> GuildPrefs:
-        valid = _validated(changes, _GUILD_KINDS, "server")
+        valid: dict[str, Any] = checked(changes, GUILD_STORED, "server")
         if not valid:
             return await self.guild(guild_id)
         async with self._transaction(write=True, invalidate=lambda: self._guilds.pop(guild_id, None)) as connection:
-            prefs: GuildPrefs = replace(await _load_guild(connection, guild_id), **valid)
-            customised = prefs.proxy_allowlist != DEFAULT_PROXY_ALLOWLIST
-            row = [int(v) if isinstance(v, bool) else v for v in (getattr(prefs, c) for c in _GUILD_COLUMNS)]
-            await connection.execute(_UPSERT_GUILD, (guild_id, *row, int(customised)))
-            if "linked_channels" in valid:
-                await _replace_ids(connection, "linked_channels", guild_id, prefs.linked_channels)
-            if "proxy_allowlist" in valid:
-                kept = prefs.proxy_allowlist if customised else frozenset()
-                await _replace_ids(connection, "proxy_allowlist", guild_id, kept)
+            prefs: GuildPrefs = replace(await rows.load_guild(connection, guild_id), **valid)
+            await rows.save_guild(connection, prefs, changed=valid)
         return prefs
 
     async def member(self, user_id: int) -> MemberPrefs:
@@ -240,17 +186,17 @@ class SqlitePreferences:
             async with self._transaction(write=False) as connection:
                 cached = self._members.get(user_id)
                 if cached is None:
-                    cached = await _load_member(connection, user_id)
+                    cached = await rows.load_member(connection, user_id)
                     _remember(self._members, user_id, cached)
         return _copy(cached)
 
     async def update_member(self, user_id: int, **changes: object) -> MemberPrefs:
-        valid = _validated(changes, _MEMBER_KINDS, "member")
+        valid: dict[str, Any] = checked(changes, MEMBER_STORED, "member")
         if not valid:
             return await self.member(user_id)
         async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
-            prefs: MemberPrefs = replace(await _load_member(connection, user_id), **valid)
-            await connection.execute(_UPSERT_MEMBER, (user_id, prefs.voice_id, int(prefs.opted_out)))
+            prefs: MemberPrefs = replace(await rows.load_member(connection, user_id), **valid)
+            await rows.save_member(connection, prefs)
         return prefs
 
     async def set_spoken_name(self, guild_id: int, user_id: int, name: str | None) -> None:
@@ -275,23 +221,21 @@ class SqlitePreferences:
 
     async def usage(self, guild_id: int, day: str) -> int:
         async with self._transaction(write=False) as connection:
-            value = await _fetch_value(
-                connection, "SELECT characters FROM daily_usage WHERE guild_id = ? AND day = ?", (guild_id, day)
-            )
-        return int(value or 0)
+            return await rows.usage(connection, guild_id, day)
 
     async def add_usage(self, guild_id: int, day: str, characters: int) -> int:
         async with self._transaction(write=True) as connection:
-            await connection.execute(
-                "INSERT INTO daily_usage (guild_id, day, characters) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id, day) DO UPDATE SET characters = characters + excluded.characters",
-                (guild_id, day, characters),
-            )
-            await connection.execute("DELETE FROM daily_usage WHERE guild_id = ? AND day < ?", (guild_id, day))
-            value = await _fetch_value(
-                connection, "SELECT characters FROM daily_usage WHERE guild_id = ? AND day = ?", (guild_id, day)
-            )
-        return int(value or 0)
+            return await rows.add_usage(connection, guild_id, day, characters)
+
+    async def add_usage_within(self, guild_id: int, day: str, characters: int, budget: int) -> tuple[bool, int]:
+        if characters < 0:
+            raise ValueError(f"characters must not be negative, not {characters}")
+        # BEGIN IMMEDIATE: no other connection (another process) can add between our read and our write.
+        async with self._transaction(write=True) as connection:
+            used = await rows.usage(connection, guild_id, day)
+            if used + characters > budget:
+                return False, used
+            return True, await rows.add_usage(connection, guild_id, day, characters)
 
     async def forget_guild(self, guild_id: int) -> None:
         def invalidate() -> None:
@@ -355,7 +299,7 @@ async def migrate(connection: aiosqlite.Connection, *, up_to: int | None = None)
             for statement in _statements(MIGRATIONS[version]):
                 await connection.execute(statement)
             await connection.execute(f"PRAGMA user_version = {version + 1}")
-            if await _fetch_value(connection, "PRAGMA foreign_key_check") is not None:
+            if await fetch_value(connection, "PRAGMA foreign_key_check") is not None:
                 raise RuntimeError(f"preferences migration {version + 1} broke a foreign key")
             await connection.commit()
         except BaseException:
@@ -366,7 +310,7 @@ async def migrate(connection: aiosqlite.Connection, *, up_to: int | None = None)
 
 async def _schema_version(connection: aiosqlite.Connection) -> int:
     """The database's ``user_version``; a database from a newer version of this code is refused."""
-    version = int(await _fetch_value(connection, "PRAGMA user_version"))
+    version = await fetch_int(connection, "PRAGMA user_version")
     if version > len(MIGRATIONS):
         files = await connection.execute_fetchall("PRAGMA database_list")
         name = next((row[2] for row in files if row[1] == "main"), "") or ":memory:"
@@ -389,93 +333,6 @@ def _statements(script: str) -> list[str]:
     if pending.strip(" \t\n;"):
         raise ValueError(f"incomplete SQL statement in a migration: {pending.strip()!r}")
     return statements
-
-
-async def _fetch_value(connection: aiosqlite.Connection, sql: str, parameters: tuple[object, ...] = ()) -> Any:
-    async with connection.execute(sql, parameters) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else row[0]
-
-
-async def _load_guild(connection: aiosqlite.Connection, guild_id: int) -> GuildPrefs:
-    async with connection.execute(_SELECT_GUILD, (guild_id,)) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        return GuildPrefs(guild_id=guild_id)
-    *values, customised = row
-    fields: dict[str, Any] = {
-        column: bool(value) if _GUILD_KINDS[column] == "bool" else value
-        for column, value in zip(_GUILD_COLUMNS, values, strict=True)
-    }
-    fields["linked_channels"] = await _load_ids(connection, "linked_channels", guild_id)
-    if customised:
-        fields["proxy_allowlist"] = await _load_ids(connection, "proxy_allowlist", guild_id)
-    return GuildPrefs(guild_id=guild_id, **fields)
-
-
-async def _load_member(connection: aiosqlite.Connection, user_id: int) -> MemberPrefs:
-    async with connection.execute("SELECT voice_id, opted_out FROM member_settings WHERE user_id = ?", (user_id,)) as c:
-        row = await c.fetchone()
-    names = await connection.execute_fetchall("SELECT guild_id, name FROM spoken_names WHERE user_id = ?", (user_id,))
-    spoken_names = {int(guild_id): str(name) for guild_id, name in names}
-    if row is None:
-        return MemberPrefs(user_id=user_id, spoken_names=spoken_names)
-    return MemberPrefs(user_id=user_id, voice_id=row[0], opted_out=bool(row[1]), spoken_names=spoken_names)
-
-
-async def _load_ids(connection: aiosqlite.Connection, field: str, guild_id: int) -> frozenset[int]:
-    rows = await connection.execute_fetchall(_ID_SETS[field][0], (guild_id,))
-    return frozenset(int(row[0]) for row in rows)
-
-
-async def _replace_ids(connection: aiosqlite.Connection, field: str, guild_id: int, ids: frozenset[int]) -> None:
-    _, delete, insert = _ID_SETS[field]
-    await connection.execute(delete, (guild_id,))
-    await connection.executemany(insert, [(guild_id, id_) for id_ in sorted(ids)])
-
-
-def _validated(changes: Mapping[str, object], kinds: Mapping[str, _Kind], what: str) -> dict[str, Any]:
-    """Check names against the whitelist and values' types; id collections become frozensets."""
-    unknown = sorted(set(changes) - set(kinds))
-    if unknown:
-        raise KeyError(f"unknown {what} setting(s): {', '.join(unknown)} (known: {', '.join(sorted(kinds))})")
-    return {name: _checked(name, kinds[name], value) for name, value in changes.items()}
-
-
-def _checked(name: str, kind: _Kind, value: object) -> object:
-    if value is None and kind in ("optional_int", "optional_str"):
-        return None
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        expected = "a bool"
-    elif kind in ("int", "optional_int"):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return _in_range(name, value)
-        expected = "an int" if kind == "int" else "an int or None"
-    elif kind in ("str", "optional_str"):
-        if isinstance(value, str):
-            return value
-        expected = "a str" if kind == "str" else "a str or None"
-    elif kind == "emoji_mode":
-        if isinstance(value, str):
-            if value not in _EMOJI_MODES:
-                raise ValueError(f"{name} must be one of {sorted(_EMOJI_MODES)}, not {value!r}")
-            return value
-        expected = "a str"
-    else:  # ids
-        if isinstance(value, set | frozenset | list | tuple) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
-            return frozenset(_in_range(name, v) for v in value)
-        expected = "a set of int ids"
-    raise TypeError(f"{name} must be {expected}, not {type(value).__name__}: {value!r}")
-
-
-def _in_range(name: str, value: int) -> int:
-    if not -_MAX_INT - 1 <= value <= _MAX_INT:
-        raise ValueError(f"{name} is out of range for a 64-bit integer: {value}")
-    return value
 
 
 def _remember(cache: dict[int, _T], key: int, value: _T) -> None:
