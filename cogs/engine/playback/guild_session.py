@@ -26,7 +26,8 @@ from ..asyncflow.voices import VoiceCatalog
 from ..config import Settings
 from ..store.limits import Refusal, SpeechLimits
 from ..store.models import GuildPrefs, PreferencesStore
-from ..text.cleaner import CleanOptions, clean_message
+from ..text.cleaner import clean_message
+from ..text.parts import CleanOptions
 from ..words import (
     CHANNEL_DELETED,
     DISCONNECTED,
