@@ -27,7 +27,8 @@ from cogs.engine.config import AsyncFlowSettings, SpeechSettings
 from cogs.engine.playback.announcer import Announcer
 from cogs.engine.playback.phrase_cache import PhraseCache
 from cogs.engine.playback.utterance import SpeechItem, Utterance
-from cogs.engine.text.cleaner import MessageParts, Names, clean_message
+from cogs.engine.text.cleaner import clean_message
+from cogs.engine.text.parts import MessageParts, Names
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow
 
 MEMBERS = ["Alice", "bob_the_builder", "Chloé", "xX_Dark_Xx", "Mo", "Priya", "jun", "Sam"]

@@ -29,7 +29,7 @@ from cogs.engine.playback.road import choose_voice, clean_request
 from cogs.engine.playback.utterance import SpeechItem, Utterance
 from cogs.engine.store.limits import Refusal
 from cogs.engine.store.models import GuildPrefs
-from cogs.engine.text.cleaner import MessageParts, Names
+from cogs.engine.text.parts import MessageParts, Names
 from cogs.engine.words import NOTHING_SPEAKABLE, describe_error
 
 

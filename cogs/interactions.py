@@ -12,8 +12,8 @@ from .engine.playback.request import SpeechRequest, typed_text_problem
 from .engine.playback.utterance import Notify
 from .engine.playback.voice import JoinRefused, VoiceChannel, channel_to_join
 from .engine.store.limits import Refusal
-from .engine.text.cleaner import MessageParts
 from .engine.text.message_parts import text_names
+from .engine.text.parts import MessageParts
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from discord.ext import commands
 
 from .engine.asyncflow.voices import choice_label
 from .engine.engine import engine_for
-from .engine.text.cleaner import CleanOptions, MessageParts, Names, clean_message
+from .engine.text.cleaner import clean_message
+from .engine.text.parts import CleanOptions, MessageParts, Names
 from .engine_cog import EngineCog
 from .interactions import reply, say_for_member
 

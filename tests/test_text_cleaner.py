@@ -16,7 +16,8 @@ from _pytest.mark import ParameterSet
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from cogs.engine.text.cleaner import Attachment, CleanOptions, MessageParts, Names, clean_message
+from cogs.engine.text.cleaner import clean_message
+from cogs.engine.text.parts import Attachment, CleanOptions, MessageParts, Names
 
 BOB = 80351110224678912
 ALICE = 123456789012345678

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ..store.limits import Refusal
 from ..store.models import MemberPrefs
-from ..text.cleaner import CleanOptions, MessageParts, Names, clean_message
+from ..text.cleaner import clean_message
+from ..text.parts import CleanOptions, MessageParts, Names
 from ..words import NOTHING_TO_SAY, too_long
 from .utterance import Notify
 

@@ -12,7 +12,8 @@ import time
 from ..asyncflow.voices import VoiceCatalog
 from ..store.limits import Refusal
 from ..store.models import GuildPrefs
-from ..text.cleaner import CleanOptions, clean_message
+from ..text.cleaner import clean_message
+from ..text.parts import CleanOptions
 from ..words import MEMBER_VOICES_OFF, NO_VOICE_LIST, UNKNOWN_VOICE
 from .announcer import Announcer
 from .request import SpeechRequest, refused, speakable_name

@@ -6,7 +6,7 @@ import re
 
 import discord
 
-from .cleaner import Attachment, MessageParts, Names
+from .parts import Attachment, MessageParts, Names
 
 _USER_MENTION = re.compile(r"<@!?(\d{15,21})>")
 _ROLE_MENTION = re.compile(r"<@&(\d{15,21})>")
