@@ -14,7 +14,7 @@ from .engine.engine import engine_for
 from .engine.text.cleaner import clean_message
 from .engine.text.parts import CleanOptions, MessageParts, Names
 from .engine_cog import EngineCog
-from .interactions import reply, say_for_member
+from .interactions import defer, reply, say_for_member
 
 MAX_NICKNAME = 32
 PREVIEW_TEXT = "Hi, I'm {name}. This is how I sound when I read your messages."
@@ -40,6 +40,7 @@ class MembersCog(EngineCog, name="Members"):
     @voice.command(name="set", description="Speak your messages in this voice, in every server.")
     @app_commands.describe(voice="Start typing a name or language")
     async def voice_set(self, interaction: discord.Interaction, voice: str) -> None:
+        await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
         name = await self._known_voice(interaction, voice)
         if name is None:
             return
@@ -54,6 +55,7 @@ class MembersCog(EngineCog, name="Members"):
     @voice.command(name="preview", description="Hear a voice in your voice channel before choosing it.")
     @app_commands.describe(voice="Start typing a name or language")
     async def voice_preview(self, interaction: discord.Interaction, voice: str) -> None:
+        await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
         name = await self._known_voice(interaction, voice)
         if name is None:
             return
@@ -61,6 +63,7 @@ class MembersCog(EngineCog, name="Members"):
 
     @voice.command(name="reset", description="Go back to the server's voice.")
     async def voice_reset(self, interaction: discord.Interaction) -> None:
+        await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
         await self.engine.preferences.update_member(interaction.user.id, voice_id=None)
         await reply(interaction, "Your voice is back to the server's default.")
 
@@ -75,6 +78,7 @@ class MembersCog(EngineCog, name="Members"):
     @app_commands.guild_only()
     @app_commands.describe(name="How to say your name, e.g. 'Alex' instead of 'xX_alex_Xx'")
     async def nickname(self, interaction: discord.Interaction, name: str | None = None) -> None:
+        await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
         if interaction.guild is None:
             return
         if name is None or not name.strip():
@@ -90,16 +94,19 @@ class MembersCog(EngineCog, name="Members"):
 
     @app_commands.command(name="opt-out", description="Never read my messages aloud, in any server.")
     async def opt_out(self, interaction: discord.Interaction) -> None:
+        await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
         await self.engine.preferences.update_member(interaction.user.id, opted_out=True)
         await reply(interaction, "Done — your messages won't be read aloud anywhere. `/opt-in` undoes this.")
 
     @app_commands.command(name="opt-in", description="Read my messages aloud again.")
     async def opt_in(self, interaction: discord.Interaction) -> None:
+        await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
         await self.engine.preferences.update_member(interaction.user.id, opted_out=False)
         await reply(interaction, "Your messages will be read aloud again.")
 
     @app_commands.command(name="forget-me", description="Delete everything this bot stores about you.")
     async def forget_me(self, interaction: discord.Interaction) -> None:
+        await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
         await self.engine.preferences.forget_member(interaction.user.id)
         await reply(
             interaction,

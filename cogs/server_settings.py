@@ -17,7 +17,7 @@ from .engine.store.models import GuildPrefs
 from .engine.store.setting_kinds import BadValue, RoleOrEveryone, VoiceOrDefault
 from .engine.store.setting_table import BY_NAME, SETTINGS
 from .engine_cog import EngineCog
-from .interactions import reply
+from .interactions import defer, reply
 
 ReadableChannel = discord.TextChannel | discord.VoiceChannel | discord.StageChannel
 
@@ -165,6 +165,7 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         target_id = getattr(channel, "id", None) or interaction.channel_id
         if guild is None or target_id is None:
             return
+        await defer(interaction)  # the store may be slow: answer Discord within its 3 s first
         prefs = await self.engine.preferences.guild(guild.id)
         channels = set(prefs.linked_channels)
         if linked:
