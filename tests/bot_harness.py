@@ -123,8 +123,13 @@ class BotHarness:
         return player is not None and player.is_active
 
     def _audio_playing(self) -> bool:
-        """A voice client of ours (not the host bot's) still has a player running."""
-        return any(v.is_playing() for v in self.fake.voice_clients if not v.host_owned)
+        """A voice client of ours (not the host bot's) still has a player running. (A player whose thread gave up
+        waiting for a lost connection still says ``is_playing()``; it is not waited for.)"""
+        return any(
+            voice.is_playing() and voice._player is not None and voice._player.is_alive()
+            for voice in self.fake.voice_clients
+            if not voice.host_owned
+        )
 
     def _quiet(self) -> bool:
         return not (
