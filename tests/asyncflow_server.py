@@ -847,6 +847,8 @@ class FakeAsyncFlow:
         self.chunk_delay: float = 0.0
         self.first_byte_delay: float = 0.0
         self.realtime_factor: float | None = None
+        self.voices_delay: float = 0.0
+        """Seconds the voice routes (``POST /voices``, ``GET /voices/{id}``) wait before answering (a slow list)."""
         self.ms_per_char: float = 50.0
         self.speech_samples: FloatArray | None = None
         """Real speech (mono floats at 48 kHz, e.g. from espeak-ng) to send instead of the voice's tone, looped
@@ -955,6 +957,11 @@ class FakeAsyncFlow:
             return
         raise _ServerStopping
 
+    async def _slow_voices(self) -> None:
+        """:attr:`voices_delay`, cut short (not failed) when the server stops."""
+        with contextlib.suppress(_ServerStopping):
+            await self._pause(self.voices_delay)
+
     # ----- middleware: record, route errors, auth, version ---------------------------------------------------------
 
     @web.middleware
@@ -1038,6 +1045,7 @@ class FakeAsyncFlow:
         return web.json_response({"status": "ok", "version": "v1"})
 
     async def _list_voices(self, request: web.Request) -> web.StreamResponse:
+        await self._slow_voices()
         body: Any = {}
         raw = await request.read()
         if raw:
@@ -1082,6 +1090,7 @@ class FakeAsyncFlow:
         return web.json_response({"voices": [v.to_json() for v in page], "next_cursor": next_cursor})
 
     async def _get_voice(self, request: web.Request) -> web.StreamResponse:
+        await self._slow_voices()
         voice_id = request.match_info["voice_id"]
         voice = self.find_voice(voice_id)
         if voice is None:

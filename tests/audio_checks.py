@@ -16,3 +16,14 @@ def loud_frames(samples: np.ndarray) -> int:
     """How many 20 ms frames carry speech (the stand-in's tone is at half of full scale)."""
     frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
     return int(np.sum(np.sqrt(np.mean(frames**2, axis=1)) > 0.1))
+
+
+def frames_in_tone(samples: np.ndarray, hz: float) -> int:
+    """How many loud 20 ms frames carry the tone ``hz`` (each of the stand-in's voices speaks at its own pitch)."""
+    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+    if not len(frames):
+        return 0
+    loud = np.sqrt(np.mean(frames**2, axis=1)) > 0.1
+    spectrum = np.abs(np.fft.rfft(frames * np.hanning(FRAME), axis=1))
+    peak = np.fft.rfftfreq(FRAME, 1 / 48_000)[np.argmax(spectrum, axis=1)]
+    return int(np.sum(loud & (np.abs(peak - hz) < 60)))

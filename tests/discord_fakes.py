@@ -5,11 +5,22 @@ payloads, so permission maths, ``channel.connect()`` and ``CommandTree`` dispatc
 own. Only two things are replaced: what an interaction sends back (recorded instead of POSTed) and
 the voice client's network (it runs discord.py's real ``play()``, ``AudioPlayer`` and Opus encoder,
 and records the packets instead of sending them over UDP).
+
+The fakes are as strict as Discord where the bot can get it wrong:
+
+* Voice joins and leaves take time (:attr:`FakeDiscord.connect_latency`, :attr:`FakeDiscord.disconnect_latency`)
+  and are awaited the way discord.py awaits them. ``channel.connect()`` registers the voice client in the guild
+  first; Discord answers the bot's voice-state change (gateway op 4) with the bot's own VOICE_STATE_UPDATE, parsed
+  by discord.py's real ``parse_voice_state_update`` (so ``on_voice_state_update`` listeners run as tasks) while the
+  connect is still under way. Discord applies op 4s in order and keeps one voice connection per bot and guild.
+* Interactions must be answered within 3 s (later: ``discord.NotFound`` 10062, recorded in
+  :attr:`FakeDiscord.missed_deadlines`); follow-ups work for 15 minutes on a clock tests can advance.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import threading
 import time
@@ -24,6 +35,14 @@ from discord.ext import commands
 _ids = itertools.count(100_000_000_000_000_000)
 
 BOT_ID = 900_000_000_000_000_001
+INITIAL_RESPONSE_DEADLINE_S = 3.0
+"""Discord forgets an interaction that was not answered (responded to or deferred) within 3 seconds."""
+INTERACTION_TOKEN_LIFETIME_S = 15 * 60.0
+"""Follow-ups use the interaction token, valid for 15 minutes after the interaction was created."""
+DEFAULT_CONNECT_LATENCY_S = 0.05
+"""Voice join for the suite (Discord's is about 0.8 s; the concurrency tests use that)."""
+DEFAULT_DISCONNECT_LATENCY_S = 0.02
+DEFAULT_VOICE_STATE_LATENCY_S = 0.01
 ALL_VOICE_PERMISSIONS = discord.Permissions(view_channel=True, connect=True, speak=True, send_messages=True)
 
 
@@ -46,8 +65,9 @@ def member_payload(user_id: int, name: str, *, bot: bool = False, roles: list[in
     }
 
 
-def voice_state_payload(user_id: int, channel_id: int | None) -> dict[str, Any]:
+def voice_state_payload(user_id: int, channel_id: int | None, guild_id: int | None = None) -> dict[str, Any]:
     return {
+        **({"guild_id": str(guild_id)} if guild_id is not None else {}),
         "user_id": str(user_id),
         "channel_id": str(channel_id) if channel_id else None,
         "session_id": "s",
@@ -72,12 +92,29 @@ class Sent:
 
 
 @dataclass
+class MissedDeadline:
+    """An interaction answered too late: Discord had already told the member "The application did not respond"."""
+
+    command: str
+    what: str  # "send_message" | "defer" | "autocomplete"
+    after_s: float
+    """Seconds after the interaction was created."""
+
+
+def _not_found(code: int, message: str) -> discord.NotFound:
+    return discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), {"code": code, "message": message})
+
+
+@dataclass
 class Conversation:
     """Everything the bot said back to one interaction, in order."""
 
     sent: list[Sent] = field(default_factory=list)
     choices: list[discord.app_commands.Choice[Any]] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    command: str = ""
+    created_at: float = 0.0
+    """When the interaction was created, on :meth:`FakeDiscord.clock`."""
 
     @property
     def texts(self) -> list[str]:
@@ -95,18 +132,29 @@ class Conversation:
 
 
 class RecordedResponse:
-    """Stands in for ``InteractionResponse``: same methods the cog uses, recorded."""
+    """Stands in for ``InteractionResponse``: same methods the cog uses, recorded, with Discord's 3-second rule."""
 
-    def __init__(self, conversation: Conversation) -> None:
+    def __init__(self, conversation: Conversation, fake: FakeDiscord | None = None) -> None:
         self._conversation = conversation
+        self._fake = fake
         self._done = False
 
     def is_done(self) -> bool:
         return self._done
 
-    def _record(self, sent: Sent) -> None:
+    def _check_deadline(self, what: str) -> None:
+        """Discord answers an initial response more than 3 s after the interaction with 404 Unknown interaction."""
+        if self._fake is None:
+            return
+        age = self._fake.clock() - self._conversation.created_at
+        if age > INITIAL_RESPONSE_DEADLINE_S:
+            self._fake.missed_deadlines.append(MissedDeadline(self._conversation.command, what, age))
+            raise _not_found(10062, "Unknown interaction")
+
+    def _record(self, sent: Sent, what: str) -> None:
         if self._done:
             raise discord.InteractionResponded(None)  # type: ignore[arg-type]
+        self._check_deadline(what)
         self._done = True
         self._conversation.sent.append(sent)
         self._conversation.changed.set()
@@ -119,23 +167,29 @@ class RecordedResponse:
         allowed_mentions: discord.AllowedMentions | None = None,
         **_: Any,
     ) -> None:
-        self._record(Sent(content or "", ephemeral, allowed_mentions, "response"))
+        self._record(Sent(content or "", ephemeral, allowed_mentions, "response"), "send_message")
 
     async def defer(self, *, ephemeral: bool = False, thinking: bool = False) -> None:
-        self._record(Sent("", ephemeral, None, "defer"))
+        self._record(Sent("", ephemeral, None, "defer"), "defer")
 
     async def autocomplete(self, choices: list[discord.app_commands.Choice[Any]]) -> None:
+        if self._done:
+            raise discord.InteractionResponded(None)  # type: ignore[arg-type]
         if len(choices) > 25:
             raise discord.HTTPException(SimpleNamespace(status=400, reason="Bad Request"), "over 25 choices")
+        self._check_deadline("autocomplete")
         self._done = True
         self._conversation.choices = list(choices)
         self._conversation.changed.set()
 
 
 class RecordedFollowup:
-    def __init__(self, conversation: Conversation, response: RecordedResponse) -> None:
+    """Stands in for the interaction's webhook: works once the interaction was answered, for 15 minutes."""
+
+    def __init__(self, conversation: Conversation, response: RecordedResponse, fake: FakeDiscord | None = None) -> None:
         self._conversation = conversation
         self._response = response
+        self._fake = fake
 
     async def send(
         self,
@@ -146,30 +200,148 @@ class RecordedFollowup:
         **_: Any,
     ) -> None:
         if not self._response.is_done():
-            raise discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "Unknown Webhook")
+            raise _not_found(10015, "Unknown Webhook")
+        if self._fake is not None:
+            age = self._fake.clock() - self._conversation.created_at
+            if age > INTERACTION_TOKEN_LIFETIME_S:
+                self._fake.expired_followups.append((self._conversation.command, content or ""))
+                raise _not_found(10015, "Unknown Webhook")
         self._conversation.sent.append(Sent(content or "", ephemeral, allowed_mentions, "followup"))
         self._conversation.changed.set()
 
 
 class RecordingVoiceClient(discord.VoiceClient):
-    """discord.py's VoiceClient with the network cut off: real play()/stop()/AudioPlayer/Opus, packets recorded."""
+    """discord.py's VoiceClient with the network cut off: real play()/stop()/AudioPlayer/Opus, packets recorded.
+
+    Connecting, moving and disconnecting talk to :class:`FakeDiscord` the way discord.py's
+    ``VoiceConnectionState`` talks to Discord: a voice-state change (op 4) that Discord answers, in order and after
+    a latency, with the bot's VOICE_STATE_UPDATE; the voice connection itself is up after
+    :attr:`FakeDiscord.connect_latency`. What discord.py does with those answers is kept (a disconnect waits for
+    Discord's confirmation; a disconnect nobody asked for cleans the client up; a connect whose client was
+    disconnected meanwhile never completes and times out, and its teardown disconnects the bot and unregisters
+    whatever voice client the guild has), but none of discord.py's network state machine runs.
+    """
 
     def __init__(self, client: discord.Client, channel: discord.abc.Connectable) -> None:
         super().__init__(client, channel)
         self._online = threading.Event()
         self.packets: list[tuple[float, bool, bytes]] = []
         """(perf_counter time, was PCM encoded by us, Opus packet)."""
+        self.packet_channels: list[int] = []
+        """The voice channel each packet of :attr:`packets` was sent into."""
         self.speaking: list[int] = []
         self.connect_calls = 0
+        self.host_owned = False
+        """Made by the host bot (its music player, say), not by our plugin: the harness does not wait for it."""
+        self._fake = FakeDiscord.of(client)
+        self._connect_timeout = 30.0
+        self._connecting = False
+        self._abandoned = False
+        """Disconnected while connecting: discord.py's handshake then waits for its timeout."""
+        self._expecting_disconnect = False
+        self._disconnected = asyncio.Event()
+        self._finished = False
+        if self._fake is not None:
+            self._fake.voice_clients.append(self)
+
+    def _discord(self) -> FakeDiscord:
+        assert self._fake is not None, "RecordingVoiceClient needs a FakeDiscord for its bot"
+        return self._fake
 
     async def connect(
         self, *, reconnect: bool, timeout: float, self_deaf: bool = False, self_mute: bool = False
     ) -> None:
+        """discord.py's handshake: op 4 to join, Discord's VOICE_STATE_UPDATE, then the voice connection is up."""
         self.connect_calls += 1
-        self._online.set()
-        if isinstance(self.channel, discord.StageChannel):  # Discord seats the bot in the audience
-            payload = {**voice_state_payload(BOT_ID, self.channel.id), "suppress": True}
-            self.channel.guild._update_voice_state(payload, self.channel.id)  # type: ignore[arg-type]
+        fake = self._discord()
+        self._connect_timeout = timeout
+        self._connecting = True
+        self._abandoned = False
+        try:
+            async with asyncio.timeout(timeout):
+                fake._receive_op4(self, self.channel.id, fake.voice_state_latency, self_deaf=self_deaf, mute=self_mute)
+                await asyncio.sleep(max(fake.connect_latency, 0.0))
+                if self._abandoned:  # discord.py waits for a handshake state that never comes
+                    await asyncio.get_running_loop().create_future()
+                self._online.set()
+        except TimeoutError:
+            # discord.py's _wrap_connect: disconnect (no wait) and re-raise; abc.connect then awaits
+            # disconnect(force=True) itself.
+            self._leave_voice()
+            self._finish()
+            raise
+        finally:
+            self._connecting = False
+
+    async def on_voice_state_update(self, data: Any) -> None:
+        """Discord's VOICE_STATE_UPDATE for the bot, as discord.py's connection state would take it."""
+        channel_id = data.get("channel_id")
+        if channel_id is None:
+            self._disconnected.set()
+            if self._expecting_disconnect:
+                self._expecting_disconnect = False
+            else:  # "We were externally disconnected from voice": discord.py disconnects and cleans up
+                self._leave_voice()
+                self._finish()
+            return
+        if self._abandoned:
+            return
+        moved_to = self.guild.get_channel(int(channel_id))
+        if isinstance(moved_to, discord.VoiceChannel | discord.StageChannel) and moved_to.id != self.channel.id:
+            self.channel = moved_to
+
+    async def on_voice_server_update(self, data: Any) -> None:
+        return
+
+    def _leave_voice(self) -> None:
+        """discord.py's ``VoiceConnectionState.disconnect`` up to its wait: op 4 with no channel, the voice
+        connection closed, the player stopped."""
+        if self._connecting:
+            self._abandoned = True
+        self._online.clear()
+        if self._fake is not None:
+            self._fake._receive_op4(self, None, self._fake.disconnect_latency)
+        self._expecting_disconnect = True
+        self._disconnected.clear()
+        self.stop()
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._finished = True
+            self._connection._socket_reader.stop()
+        self.cleanup()  # VoiceProtocol.cleanup: unregisters the guild's voice client, whichever it is
+
+    async def disconnect(self, *, force: bool = False) -> None:
+        self.stop()
+        if force or self.is_connected():
+            self._leave_voice()
+            # discord.py waits for Discord's VOICE_STATE_UPDATE confirming the bot left (then goes on anyway).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._disconnected.wait(), timeout=self._connect_timeout)
+            self._finish()
+        self.cleanup()
+
+    async def move_to(self, channel: discord.abc.Snowflake | None, *, timeout: float | None = 30.0) -> None:
+        """discord.py's move: op 4 to the new channel, then the voice connection is re-established."""
+        if channel is None:
+            await self.disconnect(force=True)
+            return
+        if channel.id == self.channel.id:
+            return
+        fake = self._discord()
+        self._online.clear()
+        fake._receive_op4(self, channel.id, fake.voice_state_latency)
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.sleep(max(fake.connect_latency, 0.0))
+                self._online.set()
+        except TimeoutError:
+            pass  # discord.py logs it and keeps the previous state
+
+    def _session_ended(self) -> None:
+        """Discord gave the bot's one voice connection in this guild to another join, or ended it: this client's
+        voice websocket is closed (discord.py waits ``timeout`` for a reconnect that doesn't come)."""
+        self._online.clear()
 
     def is_connected(self) -> bool:
         return self._online.is_set()
@@ -190,12 +362,8 @@ class RecordingVoiceClient(discord.VoiceClient):
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         packet = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME) if encode else data
+        self.packet_channels.append(self.channel.id)
         self.packets.append((time.perf_counter(), encode, packet))
-
-    async def disconnect(self, *, force: bool = False) -> None:
-        self.stop()
-        self._online.clear()
-        self.cleanup()
 
     def drop_connection(self) -> None:
         """The voice connection breaks (as when Discord's voice server goes away)."""
@@ -207,13 +375,19 @@ class RecordingVoiceClient(discord.VoiceClient):
 
     # -- what a listener in the channel would hear -------------------------------------------------
 
-    def speech_packets(self) -> list[bytes]:
-        return [packet for _, encoded, packet in self.packets if encoded]
+    def speech_packets(self, channel_id: int | None = None) -> list[bytes]:
+        """Opus packets of speech (not the player's silence frames), all or those sent into ``channel_id``."""
+        return [
+            packet
+            for (_, encoded, packet), channel in zip(self.packets, self.packet_channels, strict=False)
+            if encoded and (channel_id is None or channel == channel_id)
+        ]
 
-    def heard(self) -> np.ndarray:
-        """Decode every Opus packet of speech with libopus; returns float samples of the left channel."""
+    def heard(self, channel_id: int | None = None) -> np.ndarray:
+        """Decode every Opus packet of speech with libopus (those sent into ``channel_id`` if given); returns float
+        samples of the left channel."""
         decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
-        pcm = b"".join(decoder.decode(packet, fec=False) for packet in self.speech_packets())
+        pcm = b"".join(decoder.decode(packet, fec=False) for packet in self.speech_packets(channel_id))
         stereo = np.frombuffer(pcm, dtype="<i2").reshape(-1, 2)
         return stereo[:, 0].astype(np.float64) / 32768.0
 
@@ -249,6 +423,130 @@ class FakeDiscord:
         """(channel id, JSON body) of every message the bot posted in a channel (not interaction replies)."""
         self.state.http.send_message = self._record_channel_post  # type: ignore[method-assign, assignment]
         self.state.http.edit_my_voice_state = self._edit_my_voice_state  # type: ignore[method-assign, assignment]
+        # -- voice, as strict as Discord ------------------------------------------------------------------------
+        self.connect_latency = DEFAULT_CONNECT_LATENCY_S
+        """From ``connect()`` (or ``move_to()``) to the voice connection being up. Discord's is about 0.8 s."""
+        self.disconnect_latency = DEFAULT_DISCONNECT_LATENCY_S
+        """From a disconnect to Discord's VOICE_STATE_UPDATE confirming it (what ``disconnect()`` waits for)."""
+        self.voice_state_latency = DEFAULT_VOICE_STATE_LATENCY_S
+        """From a join or move to Discord's VOICE_STATE_UPDATE for the bot (while the connect is under way)."""
+        self.voice_clients: list[RecordingVoiceClient] = []
+        """Every voice client ever created for this bot, oldest first (each keeps its channel and packets)."""
+        self.bot_voice_channel_id: int | None = None
+        """Where Discord has the bot (what the next VOICE_STATE_UPDATE for it changes), as Discord sees it."""
+        self._last_op_due = 0.0
+        self._pending_events = 0
+        # -- interactions --------------------------------------------------------------------------------------
+        self.missed_deadlines: list[MissedDeadline] = []
+        """Initial responses that came more than 3 s after their interaction (Discord refused them)."""
+        self.expired_followups: list[tuple[str, str]] = []
+        """(command, text) of follow-ups sent after the 15-minute token had expired (Discord refused them)."""
+        self._clock_offset = 0.0
+        setattr(bot, "_fake_discord", self)  # noqa: B010 - how the voice clients find Discord
+
+    @staticmethod
+    def of(client: discord.Client) -> FakeDiscord | None:
+        """The FakeDiscord serving ``client``, if any."""
+        fake = getattr(client, "_fake_discord", None)
+        return fake if isinstance(fake, FakeDiscord) else None
+
+    # -- time --------------------------------------------------------------------------------------------------
+
+    def clock(self) -> float:
+        """Discord's clock for interaction deadlines: monotonic seconds, plus what :meth:`advance_clock` added."""
+        return time.monotonic() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        """Let ``seconds`` pass for interaction tokens (e.g. 15 minutes) without sleeping."""
+        self._clock_offset += seconds
+
+    # -- Discord's side of voice ---------------------------------------------------------------------------------
+
+    def _receive_op4(
+        self,
+        client: RecordingVoiceClient,
+        channel_id: int | None,
+        delay: float,
+        *,
+        self_deaf: bool = False,
+        mute: bool = False,
+    ) -> None:
+        """The bot sent Update Voice State (gateway op 4). Discord applies op 4s in the order sent and answers
+        each that changes the bot's voice state with its VOICE_STATE_UPDATE, ``delay`` seconds later."""
+        loop = asyncio.get_running_loop()
+        due = max(loop.time() + max(delay, 0.0), self._last_op_due + 1e-4)
+        self._last_op_due = due
+        self._pending_events += 1
+        loop.call_at(due, self._apply_op4, client, channel_id, self_deaf, mute)
+
+    def _apply_op4(self, client: RecordingVoiceClient, channel_id: int | None, self_deaf: bool, mute: bool) -> None:
+        self._pending_events -= 1
+        if channel_id is None and self.bot_voice_channel_id is None:
+            return  # nothing changes: Discord sends nothing (a disconnect waiting for it times out)
+        for other in self.voice_clients:  # one voice connection per bot and guild
+            if other is not client or channel_id is None:
+                other._session_ended()
+        guild = self.bot.get_guild(self.guild_id)
+        if guild is None:
+            self.bot_voice_channel_id = channel_id
+            return
+        current = guild.me.voice
+        payload = {
+            **voice_state_payload(BOT_ID, channel_id, self.guild_id),
+            "self_deaf": self_deaf,
+            "self_mute": mute,
+            "mute": bool(current and current.mute),
+        }
+        if isinstance(guild.get_channel(channel_id or 0), discord.StageChannel):
+            same_stage = channel_id == self.bot_voice_channel_id and current is not None
+            payload["suppress"] = current.suppress if same_stage and current is not None else True  # the audience
+        self.bot_voice_channel_id = channel_id
+        self.state.parse_voice_state_update(payload)  # type: ignore[arg-type]
+
+    @property
+    def pending_gateway_events(self) -> int:
+        """VOICE_STATE_UPDATEs Discord has still to send for voice-state changes the bot asked for."""
+        return self._pending_events
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until Discord has sent every VOICE_STATE_UPDATE it owes the bot."""
+        async with asyncio.timeout(timeout):
+            while self._pending_events:
+                await asyncio.sleep(0.005)
+
+    def disconnect_bot(self) -> None:
+        """A moderator disconnects the bot: Discord ends its voice connection and sends the bot's
+        VOICE_STATE_UPDATE with no channel; discord.py then cleans the voice client up (``guild.voice_client``
+        is None once its handler has run), as on any disconnect it did not ask for."""
+        for client in self.voice_clients:
+            client._session_ended()
+        self.bot_voice_channel_id = None
+        self.state.parse_voice_state_update(voice_state_payload(BOT_ID, None, self.guild_id))  # type: ignore[arg-type]
+
+    def move_bot(self, channel_id: int) -> None:
+        """A moderator drags the bot to another voice channel: its VOICE_STATE_UPDATE through discord.py's parser
+        (the voice client follows; the connection comes back at once, as it does for a move by a moderator)."""
+        self.bot_voice_channel_id = channel_id
+        guild = self.guild
+        current = guild.me.voice
+        payload = {**voice_state_payload(BOT_ID, channel_id, self.guild_id), "mute": bool(current and current.mute)}
+        self.state.parse_voice_state_update(payload)  # type: ignore[arg-type]
+
+    # -- what was heard where ----------------------------------------------------------------------------------
+
+    def heard_in(self, channel_id: int) -> np.ndarray:
+        """Every voice client's speech sent into ``channel_id``, decoded, oldest client first."""
+        parts = [client.heard(channel_id) for client in self.voice_clients]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def channels_with_speech(self) -> set[int]:
+        """The voice channels any speech packet was sent into."""
+        return {
+            channel
+            for client in self.voice_clients
+            for (_, encoded, _), channel in zip(client.packets, client.packet_channels, strict=False)
+            if encoded
+        }
 
     async def _edit_my_voice_state(self, guild_id: int, payload: dict[str, Any]) -> None:
         """PATCH /guilds/{id}/voice-states/@me: Discord refuses ``suppress: false`` without Mute Members."""
@@ -405,6 +703,8 @@ class FakeDiscord:
         member, before, after = guild._update_voice_state(voice_state_payload(user_id, channel_id), channel_id)  # type: ignore[arg-type]
         assert member is not None
         voice = guild.voice_client
+        if user_id == BOT_ID:
+            self.bot_voice_channel_id = channel_id
         if user_id == BOT_ID and channel_id is not None and isinstance(voice, discord.VoiceClient):
             moved_to = guild.get_channel(channel_id)
             assert isinstance(moved_to, discord.VoiceChannel)
@@ -453,10 +753,11 @@ class FakeDiscord:
             "attachment_size_limit": 8 * 1024 * 1024,
         }
         interaction: discord.Interaction[commands.Bot] = discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
-        conversation = Conversation()
-        response = RecordedResponse(conversation)
+        name = f"{command} {subcommand}" if subcommand else command
+        conversation = Conversation(command=name, created_at=self.clock())
+        response = RecordedResponse(conversation, self)
         interaction._cs_response = response  # type: ignore[attr-defined]
-        interaction._cs_followup = RecordedFollowup(conversation, response)  # type: ignore[attr-defined]
+        interaction._cs_followup = RecordedFollowup(conversation, response, self)  # type: ignore[attr-defined]
         self.conversations.append(conversation)
         return interaction, conversation
 
