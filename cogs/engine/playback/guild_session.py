@@ -93,6 +93,7 @@ class GuildSession:
         self.announcer = Announcer()
         self.pending = PendingMessages()
         self._alone_timer: asyncio.Task[None] | None = None
+        self._joining: VoiceChannel | None = None
 
     def __repr__(self) -> str:
         return f"<GuildSession {self.guild_id} active={self.is_active} voice={self.channel_id}>"
@@ -108,6 +109,11 @@ class GuildSession:
         voice = self._voice
         channel = voice.channel if voice is not None else None
         return channel if isinstance(channel, discord.VoiceChannel | discord.StageChannel) else None
+
+    @property
+    def listening_in(self) -> VoiceChannel | None:
+        """Where the bot is, or is joining right now: where a message posted now would be heard."""
+        return self.channel or self._joining
 
     @property
     def channel_id(self) -> int | None:
@@ -218,8 +224,11 @@ class GuildSession:
         """Connect to ``channel`` (moving there if ours is elsewhere); under the lock. Nothing plays meanwhile."""
         current = self._voice
         if current is None or not current.is_connected() or current.channel.id != channel.id:
-            self._voice = None
-            voice = await join(channel, current=current, cls=self._parts.voice_client_class, timeout=self._timeout)
+            self._voice, self._joining = None, channel
+            try:
+                voice = await join(channel, current=current, cls=self._parts.voice_client_class, timeout=self._timeout)
+            finally:
+                self._joining = None
             self._voice = voice
             self.queue.voice_ready()
             self._check_alone()

@@ -139,7 +139,7 @@ async def _judge(
     guild = message.guild
     if guild is None:
         return None
-    bot_channel = session.channel
+    bot_channel = session.listening_in
     join_channel = _channel_to_join(message, prefs, bot_channel, idle=not session.queue.is_active)
     listening_in = join_channel or bot_channel
     proxy = is_proxy_message(message, prefs)

@@ -66,7 +66,10 @@ class Utterance:
         source.on_cleanup(self._cancel_download)
 
     def _cancel_download(self) -> None:
-        self._task.cancel()
+        """Cancel the download once: a second cancel would interrupt the closing of its HTTP response, leaving the
+        request open at AsyncFlow (and its concurrency slot taken) until AsyncFlow answered."""
+        if not self._task.done() and not self._task.cancelling():
+            self._task.cancel()
 
     async def _produce(self) -> None:
         try:
@@ -121,7 +124,7 @@ class Utterance:
     def cancel(self) -> None:
         """Stop downloading and free the audio; safe to call at any time, any number of times."""
         self._discarded = True
-        self._task.cancel()
+        self._cancel_download()
         self.source.cleanup()
 
     async def discard(self) -> None:
