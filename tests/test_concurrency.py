@@ -328,6 +328,28 @@ async def test_a_read_message_deleted_or_edited_at_each_stage(
 # -- 6: the daily budget ----------------------------------------------------------------------------------------
 
 
+async def test_an_edit_during_the_join_wins_even_when_judging_it_outlasts_the_join(
+    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The edit arrives while the bot joins, but the store is so slow that the join completes while the edit is
+    still being judged: the message must not start with its old text meanwhile."""
+    fake = bot.fake
+    (alice,) = members(bot, "Alice")
+    await link(bot, alice)
+    alice_voice = await give_voice(bot, alice, 1)
+    target = fake.post(alice, TARGET)
+    await until(lambda: fake.guild.voice_client is not None, what="the join to start")
+    SlowStore(bot, monkeypatch, JOIN_LATENCY_S * 2)  # judging the edit outlasts the rest of the join
+
+    fake.edit(alice, target, EDITED)
+    await bot.wait_until_quiet(timeout=20)
+
+    heard = frames_heard(bot, fake.voice_channel_id, alice_voice)
+    assert heard == pytest.approx(spoken_frames(f"Alice said, {EDITED}"), abs=3)  # the edit only, in full
+    assert bot.transcripts()[-1] == f"Alice said, {EDITED}"
+    answered_in_time(bot)
+
+
 async def test_an_edit_of_a_prefetched_message_is_counted_against_the_daily_budget(make_bot: BotFactory) -> None:
     bot = await make_bot(limits_overrides={"server_daily_characters": 1000})
     fake = bot.fake

@@ -73,6 +73,8 @@ class SpeechQueue:
         self._voice_changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
+        self._held: dict[int, int] = {}
+        self._released = asyncio.Event()
 
     # -- what the session asks ---------------------------------------------------------------------
 
@@ -192,6 +194,25 @@ class SpeechQueue:
             return "prefetched"
         return None
 
+    def hold(self, key: int) -> Callable[[], None]:
+        """Keep the item with ``key`` from starting to be heard until the returned release is called: an edit
+        being judged (which awaits the store) must not lose the race against the voice join that would start it."""
+        self._held[key] = self._held.get(key, 0) + 1
+
+        def release() -> None:
+            left = self._held.pop(key, 1) - 1
+            if left > 0:
+                self._held[key] = left
+            self._released.set()
+
+        return release
+
+    async def _wait_until_released(self, utterance: Utterance) -> None:
+        key = utterance.item.key
+        while key is not None and key in self._held and not utterance.interrupted:
+            self._released.clear()
+            await self._released.wait()
+
     def downloading(self, key: int) -> bool:
         """The item with ``key`` is downloading ahead of being heard (an edit starts its download again)."""
         current, upcoming = self._current, self._next
@@ -277,6 +298,7 @@ class SpeechQueue:
                 await _tell(utterance.item, describe_error(utterance.error))
             return
         voice = await self._connected_voice()
+        await self._wait_until_released(utterance)
         if voice is None or utterance.interrupted:
             if not utterance.interrupted:
                 await _tell(utterance.item, NOT_CONNECTED)
