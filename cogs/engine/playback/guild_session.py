@@ -150,6 +150,9 @@ class GuildSession:
         if words is None:
             return refused(NOTHING_SPEAKABLE, "nothing-to-say")
         prefix, text = words
+        channel = target or self.channel
+        if channel is None:
+            return refused("I'm not in a voice channel.", "not-in-voice")
         if self.queue.is_full:
             return Refusal(queue_full(self._parts.settings.speech.queue_limit), QUEUE_FULL_NOTICE, "queue-full")
         limited = await self._parts.limits.admit(guild.id, request.author_id, len(text))
@@ -158,9 +161,6 @@ class GuildSession:
         entry = self.pending.get(request.key) if request.key is not None else None
         if entry is not None and entry.deleted:
             return refused("", "deleted")  # deleted while we checked: never spoken, nobody to tell
-        channel = target or self.channel
-        if channel is None:
-            return refused("I'm not in a voice channel.", "not-in-voice")
         if isinstance(target, discord.StageChannel):
             try:  # step up (or raise a hand) before paying for speech nobody may hear
                 await self._join(target)
