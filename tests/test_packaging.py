@@ -113,11 +113,7 @@ def test_the_wheel_holds_every_module_of_the_plugin_as_asyncflow_tts_and_nothing
     tops = {name.split("/")[0] for name in names if ".dist-info/" not in name}
     assert tops == {"asyncflow_tts"}
     plugin = ROOT / "cogs"
-    expected = {
-        "asyncflow_tts/" + path.relative_to(plugin).as_posix()
-        for path in plugin.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts
-    }
+    expected = {"asyncflow_tts/" + path.relative_to(plugin).as_posix() for path in plugin.rglob("*.py")}
     assert {name for name in names if name.startswith("asyncflow_tts/")} == expected, (
         "every package under cogs/ must be listed in [tool.setuptools] packages in pyproject.toml"
     )
