@@ -1,6 +1,6 @@
 """What each member chooses for themselves: ``/voice``, ``/nickname``, ``/opt-out``, ``/opt-in``, ``/forget-me``.
 
-Load with ``await bot.load_extension("cogs.members")``.
+Load with ``await bot.load_extension("asyncflow_tts.members")`` (installed; ``"cogs.members"`` from a checkout).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Accessibility reading: messages posted in linked channels (and the voice channel's own chat) are spoken.
 
-Load with ``await bot.load_extension("cogs.reading")`` (needs the privileged Message Content intent).
+Load with ``await bot.load_extension("asyncflow_tts.reading")`` (installed; ``"cogs.reading"`` from a checkout);
+it needs the privileged Message Content intent.
 Which messages are read and how: :mod:`cogs.engine.playback.reading` (the reading rules, then the
 server session's one road for speech, the same as ``/say``). This cog hands each gateway event to
 the server's session and posts what it says back, quietly and not too often, in the channel.

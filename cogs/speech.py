@@ -1,6 +1,7 @@
 """``/say``, ``/skip``, ``/stop`` and ``/leave``: speak text in the member's voice channel.
 
-Load with ``await bot.load_extension("cogs.speech")``. Where a ``/say`` goes next:
+Load with ``await bot.load_extension("asyncflow_tts.speech")`` (installed; ``"cogs.speech"`` from a checkout).
+Where a ``/say`` goes next:
 :mod:`cogs.engine.playback.guild_session` (the server's one owner: voice, queue, the one road for
 speech) → :mod:`cogs.engine.playback.speech_queue` → :mod:`cogs.engine.playback.utterance` (download
 task) → :mod:`cogs.engine.asyncflow.client` (HTTP) → :mod:`cogs.engine.audio.pipeline` (WAV → PCM) →
