@@ -1,6 +1,7 @@
 """Server settings: ``/settings`` shows them; admins (Manage Server) use ``/set``, ``/link`` and ``/unlink``.
 
-Load with ``await bot.load_extension("asyncflow_tts.server_settings")`` (installed; ``"cogs.server_settings"`` from a checkout).
+Load with ``await bot.load_extension("asyncflow_tts.server_settings")`` (installed;
+``"cogs.server_settings"`` from a checkout).
 """
 
 from __future__ import annotations
