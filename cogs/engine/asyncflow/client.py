@@ -143,7 +143,7 @@ class AsyncFlowClient:
                 try:
                     first = await read_first_audio(body_iter, container, deadline, self._settings.first_byte_timeout)
                 except BaseException:
-                    await asyncio.shield(response.aclose())  # a skip mid-wait must still close the request
+                    await response.aclose()
                     raise
             except BaseException:
                 release()

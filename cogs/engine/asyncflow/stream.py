@@ -88,7 +88,7 @@ class SpeechResponse:
 
     async def aclose(self) -> None:
         try:
-            await asyncio.shield(self._response.aclose())  # closed even if the download is cancelled meanwhile
+            await self._response.aclose()
         finally:
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
