@@ -86,6 +86,7 @@ async def harness(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> A
     await harness.stop()
 
 
+@pytest.mark.soak
 async def test_a_thousand_utterances_with_random_faults_end_spoken_or_reported_and_leak_nothing(
     harness: BotHarness,
 ) -> None:
