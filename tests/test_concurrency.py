@@ -594,3 +594,36 @@ async def test_settings_answer_within_three_seconds_when_the_voice_list_is_slow(
     finally:
         command.cancel()
         await asyncio.gather(command, return_exceptions=True)
+
+
+# -- 14: away and back (found by tests/test_soak_channels.py, seed 606) ----------------------------------------------
+
+
+async def test_the_bot_moving_away_and_straight_back_is_not_told_as_a_disconnect(bot: BotHarness) -> None:
+    """Idle in the lounge, the bot moves to gaming to read Bob's message; Bob deletes it during the join, and Alice's
+    /say from the lounge (waiting its turn behind the join) brings the bot straight back. Discord's event for the
+    bot's first leaving of the lounge is handled only then: it is old news (the bot is in the lounge again), not
+    a disconnect."""
+    fake = bot.fake
+    lounge = fake.voice_channel_id
+    (alice,) = members(bot, "Alice")
+    (bob,) = members(bot, "Bob", channel="gaming")
+    await link(bot, alice)
+    await bot.say(alice, "hi")
+    await bot.wait_until_quiet()
+    first = fake.voice_client
+
+    message = fake.post(bob, "Bob's message, deleted while the bot joins gaming")
+    say = asyncio.create_task(bot.say(alice, "Alice is heard in the lounge"))  # its turn comes after the join
+    await until(lambda: fake.voice_client not in (None, first), what="the join to gaming to start")
+    fake.delete(message)
+    reply = await say
+    await bot.wait_until_quiet(timeout=20)
+
+    assert reply.texts == [speaking_in(lounge)]
+    nobody_was_told(bot, "disconnected")
+    assert fake.bot_voice_channel_id == lounge
+    transcript = next(t for t in bot.transcripts() if "Alice is heard in the lounge" in t)
+    heard = frames_heard(bot, lounge) - spoken_frames("Alice said, hi")
+    assert heard == pytest.approx(spoken_frames(transcript), abs=3)
+    answered_in_time(bot)

@@ -277,6 +277,9 @@ class GuildSession:
             if after.channel is None:
                 if before.channel is not None and before.channel.id != ours:
                     return  # a channel we had already left (our own move)
+                now = guild.me.voice  # Discord's latest word on where we are (this event may be an old one)
+                if now is not None and now.channel is not None and now.channel.id == ours:
+                    return  # our own leaving of this channel before a move away and back: we are here again
                 deleted = guild.get_channel(ours) is None
                 log.info("voice connection in guild %s ended from outside (channel deleted: %s)", guild.id, deleted)
                 await self._leave(tell=CHANNEL_DELETED if deleted else DISCONNECTED)
