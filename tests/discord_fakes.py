@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -230,6 +231,11 @@ class RecordingVoiceClient(discord.VoiceClient):
         self.packet_channels: list[int] = []
         """The voice channel each packet of :attr:`packets` was sent into."""
         self.speaking: list[int] = []
+        self.ended_at: list[float] = []
+        """perf_counter time at which each player ended (its source exhausted, stopped, or the connection lost)."""
+        self.on_player_end: Callable[[], None] | None = None
+        """Called once, on the event loop, when the next player ends: scheduled just before the ``after`` callback
+        given to play() (so a test can act exactly when an item finishes)."""
         self.connect_calls = 0
         self.host_owned = False
         """Made by the host bot (its music player, say), not by our plugin: the harness does not wait for it."""
@@ -359,6 +365,20 @@ class RecordingVoiceClient(discord.VoiceClient):
             self.speaking.append(int(state.value) if hasattr(state, "value") else int(state))
 
         return SimpleNamespace(speak=speak)
+
+    def play(self, source: discord.AudioSource, *, after: Any = None, **options: Any) -> None:
+        """discord.py's play(); also records when each player ends (:attr:`ended_at`)."""
+
+        def ended(error: Exception | None) -> None:  # in the player thread, just before ``after``
+            self.ended_at.append(time.perf_counter())
+            hook, self.on_player_end = self.on_player_end, None
+            if hook is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    self.loop.call_soon_threadsafe(hook)
+            if after is not None:
+                after(error)
+
+        super().play(source, after=ended, **options)
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         packet = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME) if encode else data
