@@ -43,6 +43,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     if voice is not None:
         await voice.disconnect(force=True)
     await fake.settle()
+    fake.release_voice_clients()
 
 
 def lounge(fake: FakeDiscord) -> discord.VoiceChannel:
