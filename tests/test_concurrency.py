@@ -28,6 +28,8 @@ from tests.discord_fakes import RecordingVoiceClient
 EXTENSIONS = ("cogs.speech", "cogs.reading", "cogs.members", "cogs.server_settings")
 JOIN_LATENCY_S = 0.8
 """Discord's voice join, about 0.8 s."""
+MS_PER_CHAR = 25.0
+"""The stand-in speaks twice as fast as its default here: the same races, half the listening."""
 
 BotFactory = Callable[..., Awaitable[BotHarness]]
 
@@ -41,6 +43,7 @@ async def make_bot(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> 
     async def make(**settings: Any) -> BotHarness:
         harness = await BotHarness.create(asyncflow, make_settings(**settings), EXTENSIONS)
         harness.fake.connect_latency = JOIN_LATENCY_S
+        harness.server.ms_per_char = MS_PER_CHAR
         started.append(harness)
         return harness
 
@@ -58,8 +61,8 @@ async def bot(make_bot: BotFactory) -> BotHarness:
 
 
 def spoken_frames(transcript: str) -> float:
-    """20 ms frames the stand-in speaks for ``transcript`` (50 ms a character)."""
-    return len(transcript) * 50 / 20
+    """20 ms frames the stand-in speaks for ``transcript``."""
+    return len(transcript) * MS_PER_CHAR / 20
 
 
 def everything_said(bot: BotHarness) -> list[str]:
@@ -210,7 +213,7 @@ async def test_a_message_deleted_while_the_bot_joins_to_read_it_is_never_spoken(
     answered_in_time(bot)
 
 
-LONG = "this long message keeps the bot busy for a good while"  # 2.6 s, "Carol said, " included: 3.2 s
+LONG = "this long message keeps the bot busy for a good while"  # 1.3 s, "Carol said, " included: 1.6 s
 FILLER = "a short one in between"
 TARGET = "teh typo in this message"
 EDITED = "the fix is in"
@@ -466,7 +469,7 @@ async def test_an_edit_as_the_item_before_it_ends_never_leaves_the_guild_stuck(b
             await asyncio.sleep(max(0.0, ends - amount - time.perf_counter()))
             edit()
         try:
-            await bot.wait_until_quiet(timeout=6)
+            await bot.wait_until_quiet(timeout=3)  # the edited message takes about a second
         except TimeoutError:
             stuck.append((kind, amount))
             break
