@@ -64,6 +64,7 @@ class BotHarness:
         if self.engine is not None:
             await self.engine.aclose()
         await self.fake.settle()
+        self.fake.release_voice_clients()
         if check_deadlines:
             self.assert_no_missed_deadlines()
 

@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -210,6 +211,23 @@ class RecordedFollowup:
         self._conversation.changed.set()
 
 
+class PacketLog(list[tuple[float, bool, bytes]]):
+    """The packets a voice client sent, and in :attr:`channels` the voice channel each went into (cleared with
+    them, so a test that clears the packets keeps the two in step)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.channels: list[int] = []
+
+    def record(self, packet: tuple[float, bool, bytes], channel_id: int) -> None:
+        self.channels.append(channel_id)  # first: a reader in another thread zips the shorter list
+        self.append(packet)
+
+    def clear(self) -> None:
+        super().clear()
+        self.channels.clear()
+
+
 class RecordingVoiceClient(discord.VoiceClient):
     """discord.py's VoiceClient with the network cut off: real play()/stop()/AudioPlayer/Opus, packets recorded.
 
@@ -225,11 +243,14 @@ class RecordingVoiceClient(discord.VoiceClient):
     def __init__(self, client: discord.Client, channel: discord.abc.Connectable) -> None:
         super().__init__(client, channel)
         self._online = threading.Event()
-        self.packets: list[tuple[float, bool, bytes]] = []
-        """(perf_counter time, was PCM encoded by us, Opus packet)."""
-        self.packet_channels: list[int] = []
-        """The voice channel each packet of :attr:`packets` was sent into."""
+        self.packets = PacketLog()
+        """(perf_counter time, was PCM encoded by us, Opus packet); ``packets.channels``: where each was sent."""
         self.speaking: list[int] = []
+        self.ended_at: list[float] = []
+        """perf_counter time at which each player ended (its source exhausted, stopped, or the connection lost)."""
+        self.on_player_end: Callable[[], None] | None = None
+        """Called once, on the event loop, when the next player ends: scheduled just before the ``after`` callback
+        given to play() (so a test can act exactly when an item finishes)."""
         self.connect_calls = 0
         self.host_owned = False
         """Made by the host bot (its music player, say), not by our plugin: the harness does not wait for it."""
@@ -306,10 +327,18 @@ class RecordingVoiceClient(discord.VoiceClient):
         self.stop()
 
     def _finish(self) -> None:
+        self._release_socket_reader()
+        self.cleanup()  # VoiceProtocol.cleanup: unregisters the guild's voice client, whichever it is
+
+    def _release_socket_reader(self) -> None:
         if not self._finished:
             self._finished = True
             self._connection._socket_reader.stop()
-        self.cleanup()  # VoiceProtocol.cleanup: unregisters the guild's voice client, whichever it is
+
+    def _release(self) -> None:
+        self._online.clear()
+        self.stop()
+        self._release_socket_reader()
 
     async def disconnect(self, *, force: bool = False) -> None:
         self.stop()
@@ -360,10 +389,23 @@ class RecordingVoiceClient(discord.VoiceClient):
 
         return SimpleNamespace(speak=speak)
 
+    def play(self, source: discord.AudioSource, *, after: Any = None, **options: Any) -> None:
+        """discord.py's play(); also records when each player ends (:attr:`ended_at`)."""
+
+        def ended(error: Exception | None) -> None:  # in the player thread, just before ``after``
+            self.ended_at.append(time.perf_counter())
+            hook, self.on_player_end = self.on_player_end, None
+            if hook is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    self.loop.call_soon_threadsafe(hook)
+            if after is not None:
+                after(error)
+
+        super().play(source, after=ended, **options)
+
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
         packet = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME) if encode else data
-        self.packet_channels.append(self.channel.id)
-        self.packets.append((time.perf_counter(), encode, packet))
+        self.packets.record((time.perf_counter(), encode, packet), self.channel.id)
 
     def drop_connection(self) -> None:
         """The voice connection breaks (as when Discord's voice server goes away)."""
@@ -379,7 +421,7 @@ class RecordingVoiceClient(discord.VoiceClient):
         """Opus packets of speech (not the player's silence frames), all or those sent into ``channel_id``."""
         return [
             packet
-            for (_, encoded, packet), channel in zip(self.packets, self.packet_channels, strict=False)
+            for (_, encoded, packet), channel in zip(self.packets, self.packets.channels, strict=False)
             if encoded and (channel_id is None or channel == channel_id)
         ]
 
@@ -532,6 +574,12 @@ class FakeDiscord:
         payload = {**voice_state_payload(BOT_ID, channel_id, self.guild_id), "mute": bool(current and current.mute)}
         self.state.parse_voice_state_update(payload)  # type: ignore[arg-type]
 
+    def release_voice_clients(self) -> None:
+        """The test is over: stop every voice client's player and its socket-reader thread (a client the bot lost
+        track of would otherwise live on in that thread, holding its last audio source)."""
+        for client in self.voice_clients:
+            client._release()
+
     # -- what was heard where ----------------------------------------------------------------------------------
 
     def heard_in(self, channel_id: int) -> np.ndarray:
@@ -544,7 +592,7 @@ class FakeDiscord:
         return {
             channel
             for client in self.voice_clients
-            for (_, encoded, _), channel in zip(client.packets, client.packet_channels, strict=False)
+            for (_, encoded, _), channel in zip(client.packets, client.packets.channels, strict=False)
             if encoded
         }
 

@@ -27,6 +27,8 @@ from tests.discord_fakes import RecordingVoiceClient
 EXTENSIONS = ("cogs.speech", "cogs.reading", "cogs.members", "cogs.server_settings")
 JOIN_LATENCY_S = 0.8
 """Discord's voice join, about 0.8 s."""
+MS_PER_CHAR = 25.0
+"""The stand-in speaks twice as fast as its default here: the same races, half the listening."""
 
 BotFactory = Callable[..., Awaitable[BotHarness]]
 
@@ -40,6 +42,7 @@ async def make_bot(asyncflow: FakeAsyncFlow, make_settings: SettingsFactory) -> 
     async def make(**settings: Any) -> BotHarness:
         harness = await BotHarness.create(asyncflow, make_settings(**settings), EXTENSIONS)
         harness.fake.connect_latency = JOIN_LATENCY_S
+        harness.server.ms_per_char = MS_PER_CHAR
         started.append(harness)
         return harness
 
@@ -57,8 +60,8 @@ async def bot(make_bot: BotFactory) -> BotHarness:
 
 
 def spoken_frames(transcript: str) -> float:
-    """20 ms frames the stand-in speaks for ``transcript`` (50 ms a character)."""
-    return len(transcript) * 50 / 20
+    """20 ms frames the stand-in speaks for ``transcript``."""
+    return len(transcript) * MS_PER_CHAR / 20
 
 
 def everything_said(bot: BotHarness) -> list[str]:
@@ -201,7 +204,7 @@ async def test_a_message_deleted_while_the_bot_joins_to_read_it_is_never_spoken(
     answered_in_time(bot)
 
 
-LONG = "this long message keeps the bot busy for a good while"  # 2.6 s, "Carol said, " included: 3.2 s
+LONG = "this long message keeps the bot busy for a good while"  # 1.3 s, "Carol said, " included: 1.6 s
 FILLER = "a short one in between"
 TARGET = "teh typo in this message"
 EDITED = "the fix is in"
@@ -406,9 +409,21 @@ async def test_a_cached_phrase_said_while_the_bot_joins_is_heard_in_full_from_me
 # -- 8: an edit racing the end of the item before it -------------------------------------------------------------
 
 
-EDIT_OFFSETS_S = (-0.03, -0.015, -0.008, -0.004, -0.002, 0.0, 0.002, 0.004, 0.008, 0.015, 0.03)
-"""When the edit comes, from the moment the message before it ends."""
-OFFSET_NAMES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliett", "kilo")
+EDIT_TIMINGS: tuple[tuple[str, float], ...] = (
+    *(("turns after", turns) for turns in (0, 1, 2, 3, 4, 6, 8)),
+    *(("s before", seconds) for seconds in (0.005, 0.002)),
+)
+"""When the edit comes: that many event-loop turns after the player of the message before it ended (the edit is
+scheduled on the loop just before discord.py's ``after`` callback), or that many seconds before its predicted end."""
+TIMING_NAMES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india")
+
+
+def after_turns(turns: int, action: Callable[[], None]) -> None:
+    """Run ``action`` once the event loop has gone round ``turns`` more times."""
+    if turns <= 0:
+        action()
+    else:
+        asyncio.get_running_loop().call_soon(after_turns, turns - 1, action)
 
 
 async def test_an_edit_as_the_item_before_it_ends_never_leaves_the_guild_stuck(bot: BotHarness) -> None:
@@ -422,28 +437,35 @@ async def test_an_edit_as_the_item_before_it_ends_never_leaves_the_guild_stuck(b
     await bot.wait_until_quiet()
     voice = fake.voice_client
     assert voice is not None
-    stuck: list[float] = []
+    stuck: list[tuple[str, float]] = []
 
-    for word, offset in zip(OFFSET_NAMES, EDIT_OFFSETS_S, strict=True):
+    for word, (kind, amount) in zip(TIMING_NAMES, EDIT_TIMINGS, strict=True):
         before = len(voice.packets)
-        first = f"the first message, {word}"
+        first = f"first {word}"
         fake.post(carol, first)
         target = fake.post(alice, "the second message, edited in a moment")
+
+        def edit(target: int = target, word: str = word) -> None:
+            fake.edit(alice, target, f"second, edited {word}")
+
         await until(lambda: voice.speech_packets()[before:] != [], what="the first message to be heard")  # noqa: B023
-        started = next(t for t, encoded, _ in voice.packets[before:] if encoded)
-        transcript = next(t for t in bot.transcripts() if first in t)
-        # discord.py's player: the first frame at once, the next 40 ms later, then one every 20 ms; the read after
-        # the last frame ends the source.
-        ends = started + 0.02 * (math.ceil(spoken_frames(transcript)) + 1)
-        await asyncio.sleep(max(0.0, ends + offset - time.perf_counter()))
-        fake.edit(alice, target, f"the second message, edited {word}")
+        if kind == "turns after":
+            voice.on_player_end = lambda turns=int(amount), edit=edit: after_turns(turns, edit)
+        else:
+            started = next(t for t, encoded, _ in voice.packets[before:] if encoded)
+            transcript = next(t for t in bot.transcripts() if first in t)
+            # discord.py's player: the first frame at once, the next 40 ms later, then one every 20 ms; the read
+            # after the last frame ends the source.
+            ends = started + 0.02 * (math.ceil(spoken_frames(transcript)) + 1)
+            await asyncio.sleep(max(0.0, ends - amount - time.perf_counter()))
+            edit()
         try:
-            await bot.wait_until_quiet(timeout=8)
+            await bot.wait_until_quiet(timeout=3)  # the edited message takes about a second
         except TimeoutError:
-            stuck.append(offset)
+            stuck.append((kind, amount))
             break
 
-    assert stuck == [], f"still 'active' with nothing playing after an edit at {stuck} s from the end"
+    assert stuck == [], f"still 'active' with nothing playing after an edit at {stuck} the end of the message before"
     assert not bot.guild_is_busy()
     reply = await bot.say(bob, "Bob over in gaming")
     await bot.wait_until_quiet(timeout=20)

@@ -43,6 +43,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
     if voice is not None:
         await voice.disconnect(force=True)
     await fake.settle()
+    fake.release_voice_clients()
 
 
 def lounge(fake: FakeDiscord) -> discord.VoiceChannel:
@@ -168,3 +169,22 @@ async def test_follow_ups_work_for_fifteen_minutes(fake: FakeDiscord) -> None:
     assert expired.value.code == 10015
     assert conversation.texts == ["still here"]
     assert fake.missed_deadlines == []
+
+
+async def test_a_test_can_act_exactly_when_a_player_ends(fake: FakeDiscord) -> None:
+    voice = await lounge(fake).connect(cls=RecordingVoiceClient)
+    order: list[str] = []
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    voice.on_player_end = lambda: order.append("hook")
+
+    def after_on_the_loop() -> None:
+        order.append("after")
+        done.set()
+
+    voice.play(Tone(10), after=lambda _error: loop.call_soon_threadsafe(after_on_the_loop))
+
+    await asyncio.wait_for(done.wait(), 2)
+
+    assert order == ["hook", "after"]  # the hook runs on the loop before what the after callback schedules
+    assert len(voice.ended_at) == 1 and voice.on_player_end is None  # once
