@@ -435,7 +435,7 @@ class RecordingVoiceClient(discord.VoiceClient):
 
 
 class FakeDiscord:
-    """A bot with one guild, a voice channel or two, members, and a way to send it slash commands."""
+    """A bot with one guild, three voice channels and a stage, members, and a way to send it slash commands."""
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
@@ -446,11 +446,14 @@ class FakeDiscord:
         self.voice_channel_id = next_id()
         self.other_voice_channel_id = next_id()
         self.stage_channel_id = next_id()
+        self.third_voice_channel_id = next_id()
+        """A third voice channel ("Study"), for tests with members spread over three channels."""
         self._channels: list[dict[str, Any]] = [
             {"id": str(self.text_channel_id), "type": 0, "name": "general", "position": 0},
             self._voice_channel(self.voice_channel_id, "Lounge"),
             self._voice_channel(self.other_voice_channel_id, "Gaming"),
             {**self._voice_channel(self.stage_channel_id, "Town Hall"), "type": 13},
+            self._voice_channel(self.third_voice_channel_id, "Study"),
         ]
         self.stage_moderator = False
         """Whether the bot may make itself a speaker on the stage (Mute Members there)."""
