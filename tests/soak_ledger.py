@@ -1,0 +1,178 @@
+"""The three-channel soak's ledger (what was done to each item, where everyone was) and what was heard: each
+voice client's packets cut into stretches of speech, each told apart by its member's tone."""
+
+from __future__ import annotations
+
+import bisect
+import time
+from dataclasses import dataclass, field
+
+import discord
+import numpy as np
+
+from tests.audio_checks import FRAME, frames_in_tone, loud_frames
+from tests.discord_fakes import Conversation, RecordingVoiceClient
+
+MS_PER_CHAR = 10.0
+"""The stand-in speaks 10 ms a character (a text is a quarter of a second or so), so a few hundred fit."""
+
+
+def now() -> float:
+    """The clock of the voice clients' packets."""
+    return time.perf_counter()
+
+
+def frames_for(transcript: str) -> float:
+    """20 ms frames the stand-in speaks for ``transcript``."""
+    return len(transcript) * MS_PER_CHAR / 20
+
+
+# -- the ledger ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Item:
+    """One /say or one post, and everything done to it."""
+
+    tag: str
+    kind: str  # "say" | "read"
+    member: int
+    submitted: float
+    channel: int
+    """The member's voice channel when it was sent."""
+    text: str
+    conversation: Conversation | None = None
+    message_id: int | None = None
+    withdrawn_at: float | None = None
+    """Deleted, or edited to start with the ignore prefix."""
+    withdrawn_by: str = ""
+    edits: list[float] = field(default_factory=list)
+    """When it was edited to another readable text."""
+    readable: str = ""
+    """Its last readable text."""
+
+
+@dataclass
+class Action:
+    """A /skip or /stop that did something: ``capacity`` items it may account for."""
+
+    name: str
+    at: float
+    member: int
+    capacity: int
+
+
+@dataclass
+class Segment:
+    """One stretch of speech: what discord.py's player sent for one text, between two of its pauses."""
+
+    channel: int
+    first: float
+    last: float
+    end: float
+    """When it stopped: discord.py's player sends its silence when a text ends or is stopped."""
+    first_loud: float
+    loud: int
+    member: int | None
+    purity: float
+    client: int = 0
+    """Which voice client sent it (an index into ``FakeDiscord.voice_clients``)."""
+
+
+@dataclass
+class Ledger:
+    items: list[Item] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    commands: list[tuple[str, float, int, Conversation]] = field(default_factory=list)
+    where: dict[int, list[tuple[float, int]]] = field(default_factory=dict)
+    """Each member's voice channel over time."""
+    bot_where: list[tuple[float, int | None]] = field(default_factory=list)
+    """The bot's voice channel (or the one it is joining) over time."""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def channel_of(self, member: int, at: float) -> int:
+        history = self.where[member]
+        index = bisect.bisect_right([t for t, _ in history], at) - 1
+        return history[max(index, 0)][1]
+
+    def channels_of(self, member: int, start: float, end: float) -> set[int]:
+        return {self.channel_of(member, start)} | {c for t, c in self.where[member] if start <= t <= end}
+
+    def bot_channels(self, start: float, end: float) -> set[int | None]:
+        times = [t for t, _ in self.bot_where]
+        index = max(bisect.bisect_right(times, start) - 1, 0)
+        return {self.bot_where[index][1]} | {c for t, c in self.bot_where if start <= t <= end}
+
+
+# -- what was heard ------------------------------------------------------------------------------------------------
+
+
+def segments(clients: list[RecordingVoiceClient], tones: dict[int, float]) -> list[Segment]:
+    """Every stretch of speech, in every channel, oldest first, each with the member whose voice it is."""
+    found: list[Segment] = []
+    for index, client in enumerate(clients):
+        if not client.host_owned:
+            found.extend(_client_segments(client, tones, index))
+    return sorted(found, key=lambda s: s.first)
+
+
+def _client_segments(client: RecordingVoiceClient, tones: dict[int, float], index: int) -> list[Segment]:
+    runs: list[tuple[list[tuple[float, bytes, int]], float]] = []
+    """Each run of speech packets, and when it ended: the player's silence, or 20 ms after its last packet."""
+    run: list[tuple[float, bytes, int]] = []
+    for (at, encoded, packet), channel in zip(client.packets, client.packets.channels, strict=False):
+        if run and not encoded:
+            runs.append((run, at))
+            run = []
+        elif run and (channel != run[-1][2] or at - run[-1][0] > 0.2):
+            runs.append((run, run[-1][0] + 0.02))
+            run = []
+        if encoded:
+            run.append((at, packet, channel))
+    if run:
+        runs.append((run, run[-1][0] + 0.02))
+    found = []
+    for packets, end in runs:
+        decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+        pcm = b"".join(decoder.decode(packet, fec=False) for _, packet, _ in packets)
+        samples = np.frombuffer(pcm, dtype="<i2").reshape(-1, 2)[:, 0].astype(np.float64) / 32768.0
+        loud = loud_frames(samples)
+        if loud == 0:
+            continue  # only the silence of a stall: nothing heard
+        frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+        loud_at = [packets[i][0] for i in np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 0.1)]
+        in_tone = {member: frames_in_tone(samples, hz) for member, hz in tones.items()}
+        member = max(in_tone, key=lambda m: in_tone[m])
+        found.append(
+            Segment(
+                channel=packets[0][2],
+                first=packets[0][0],
+                last=packets[-1][0],
+                end=end,
+                first_loud=loud_at[0],
+                loud=loud,
+                member=member,
+                purity=in_tone[member] / loud,
+                client=index,
+            )
+        )
+    return found
+
+
+def timeline(client: RecordingVoiceClient, start: float, end: float) -> str:
+    """What ``client`` sent between ``start`` and ``end``, run by run: L loud speech, q quiet frames, s the
+    player's silence; for looking into a failure."""
+    decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+    runs: list[tuple[str, float, int]] = []
+    for at, encoded, packet in client.packets:
+        kind = "s"
+        if encoded:
+            pcm = np.frombuffer(decoder.decode(packet, fec=False), dtype="<i2").astype(np.float64) / 32768.0
+            kind = "L" if np.sqrt(np.mean(pcm**2)) > 0.1 else "q"
+        if not start <= at <= end:
+            continue
+        if runs and runs[-1][0] == kind:
+            runs[-1] = (kind, runs[-1][1], runs[-1][2] + 1)
+        else:
+            runs.append((kind, at, 1))
+    return " ".join(f"{kind}{count}@{at:.3f}" for kind, at, count in runs)
