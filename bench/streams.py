@@ -42,7 +42,7 @@ from bot.say_to_file import PlayerSink
 from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.audio.formats import DISCORD_FORMAT, FRAME_BYTES
 from cogs.engine.audio.source import StreamingAudioSource, ms_to_bytes
-from cogs.engine.config import AsyncFlowSettings, SpeechSettings
+from cogs.engine.config import AsyncFlowSettings, OpusSettings, SpeechSettings
 from cogs.engine.engine import load_opus
 from cogs.engine.playback.utterance import SpeechItem, Utterance
 
@@ -57,7 +57,7 @@ FLOOR_MIN_FRAMES = 3000
 
 def cog_encoder() -> discord.opus.Encoder:
     """The Encoder ``VoiceClient.play`` builds for the cog's ``play(..., signal_type="voice", bitrate=...)``."""
-    return discord.opus.Encoder(signal_type="voice", bitrate=SpeechSettings().bitrate_kbps)
+    return discord.opus.Encoder(signal_type="voice", bitrate=OpusSettings().bitrate_kbps)
 
 
 class EncodingSink(PlayerSink):

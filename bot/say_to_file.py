@@ -1,8 +1,8 @@
 """``python -m bot say``: the /say audio path without Discord, ending in a WAV file instead of a voice channel.
 
-The text goes through the same AsyncFlow client, WAV reader, converter and audio source as in a
-server, and discord.py's own ``AudioPlayer`` pulls the frames on its 20 ms clock. The file holds
-exactly the 48 kHz stereo frames a voice client would have encoded, stalls included.
+The text goes through the same AsyncFlow client, WAV reader, converter, Opus encoder and audio source as
+in a server, and discord.py's own ``AudioPlayer`` pulls the packets on its 20 ms clock. The file holds
+those packets decoded with libopus, as a listener's Discord client would: 48 kHz stereo, stalls included.
 """
 
 from __future__ import annotations
@@ -60,10 +60,11 @@ class PlayerSink:
 
 
 class WavFrameSink(PlayerSink):
-    """Receives the PCM frames the player would have encoded for Discord and keeps them in a WAV file."""
+    """Receives the Opus packets the player would have sent to Discord, decodes them and keeps them in a WAV file."""
 
-    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop, source: StreamingAudioSource) -> None:
         super().__init__(loop)
+        self._source = source
         self.frames = 0
         self.first_frame_at: float | None = None
         self._file = wave.open(str(path), "wb")  # noqa: SIM115 - closed in close()
@@ -71,16 +72,20 @@ class WavFrameSink(PlayerSink):
         self._file.setsampwidth(2)
         self._file.setframerate(DISCORD_FORMAT.sample_rate)
         self._lock = threading.Lock()
+        self._decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
-        if not encode:
-            return  # Opus silence the player sends after the last frame
-        if len(data) != FRAME_BYTES or not isinstance(data, bytes):
-            raise ValueError(f"the audio source returned {len(data)} bytes of {type(data).__name__}, not one frame")
+        if encode or not isinstance(data, bytes):
+            raise ValueError("the audio source handed the player PCM, not Opus packets")
+        if self._source.played_to_end:
+            return  # the silence the player sends after the last frame (a stall's silence is kept: it was heard)
         with self._lock:
             if self.first_frame_at is None:
                 self.first_frame_at = time.perf_counter()
-            self._file.writeframes(data)
+            pcm = self._decoder.decode(data, fec=False)
+            if len(pcm) != FRAME_BYTES:
+                raise ValueError(f"a packet decoded to {len(pcm)} bytes, not one 20 ms frame")
+            self._file.writeframes(pcm)
             self.frames += 1
 
     def close(self) -> None:
@@ -149,7 +154,7 @@ async def _speak_to_file(
         failure = utterance.error
         print(describe_error(failure) if failure else "No audio arrived.", file=sys.stderr)
         return 1
-    sink = WavFrameSink(out, loop)
+    sink = WavFrameSink(out, loop, source)
     finished: asyncio.Future[Exception | None] = loop.create_future()
 
     def resolve(error: Exception | None) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -244,7 +245,8 @@ class RecordingVoiceClient(discord.VoiceClient):
         super().__init__(client, channel)
         self._online = threading.Event()
         self.packets = PacketLog()
-        """(perf_counter time, was PCM encoded by us, Opus packet); ``packets.channels``: where each was sent."""
+        """(perf_counter time, came from the audio source (not discord.py's closing silence), Opus packet);
+        ``packets.channels``: where each was sent."""
         self.speaking: list[int] = []
         self.ended_at: list[float] = []
         """perf_counter time at which each player ended (its source exhausted, stopped, or the connection lost)."""
@@ -404,8 +406,12 @@ class RecordingVoiceClient(discord.VoiceClient):
         super().play(source, after=ended, **options)
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
+        """What discord.py's player sends: our Opus packets as they are, PCM it encodes (a host bot's music), or its
+        own closing silence."""
         packet = self.encoder.encode(data, self.encoder.SAMPLES_PER_FRAME) if encode else data
-        self.packets.record((time.perf_counter(), encode, packet), self.channel.id)
+        # Not the player's silence after the last frame (the same 3 bytes as a source's packet of silence).
+        from_source = sys._getframe(1).f_code.co_name != "send_silence"
+        self.packets.record((time.perf_counter(), from_source, packet), self.channel.id)
 
     def drop_connection(self) -> None:
         """The voice connection breaks (as when Discord's voice server goes away)."""

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-import numpy as np
 import pytest
 
 from cogs.engine.asyncflow.client import AsyncFlowClient
-from cogs.engine.audio.formats import DISCORD_FORMAT
 from cogs.engine.audio.source import StreamingAudioSource
-from cogs.engine.playback.phrase_cache import PhraseCache
+from cogs.engine.playback.phrase_cache import MAX_ENTRY_SECONDS, PhraseCache, entry_size
 from cogs.engine.playback.utterance import SpeechItem, Utterance
 from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, Fault, tone_for
 from tests.audio_checks import dominant_hz, loud_frames
@@ -65,6 +63,20 @@ async def test_a_phrase_said_again_and_again_is_downloaded_twice_then_played_fro
     assert dominant_hz(heard[before:]) == pytest.approx(tone_for(DEMO_VOICE_ID), abs=3)
     cache = harness.live_engine.phrase_cache
     assert cache is not None and (cache.hits, cache.characters_saved) == (2, 2 * len("good game"))
+
+
+async def test_a_cached_phrase_sends_the_same_packets_as_the_download_it_was_kept_from(
+    harness: BotHarness, alice: int
+) -> None:
+    await say_and_wait(harness, alice, "good game")
+    before = len(harness.voice.speech_packets())
+    await say_and_wait(harness, alice, "good game")  # downloaded again: kept
+    downloaded = harness.voice.speech_packets()[before:]
+    await say_and_wait(harness, alice, "good game")  # from memory: no encoding, no API call
+    replayed = harness.voice.speech_packets()[before + len(downloaded) :]
+
+    assert harness.transcripts() == ["good game", "good game"]
+    assert replayed == downloaded and len(downloaded) >= expected_frames("good game")
 
 
 async def test_another_voice_or_another_text_is_requested(harness: BotHarness, alice: int) -> None:
@@ -166,38 +178,41 @@ async def _drain(source: StreamingAudioSource) -> None:
         await asyncio.sleep(0)
 
 
+def packets(seconds: float, size: int = 200) -> list[bytes]:
+    """Stand-in Opus packets: one of ``size`` bytes per 20 ms (80 kbit/s at 200)."""
+    return [bytes([n % 256]) * size for n in range(int(seconds * 50))]
+
+
 def test_the_byte_budget_holds_and_the_least_recently_used_phrase_goes_first() -> None:
-    second = DISCORD_FORMAT.bytes_per_second
-    cache = PhraseCache(max_bytes=8 * second, max_chars=50, keep_after=1)  # entries up to 2 s (a quarter)
-    noise = np.random.default_rng(5).integers(-9000, 9000, 3 * second // 2, dtype=np.int16).astype("<i2").tobytes()
+    two_seconds = entry_size(tuple(packets(2)))
+    cache = PhraseCache(max_bytes=4 * two_seconds, max_chars=50, keep_after=1)  # entries up to a quarter
 
-    def audio(size: int) -> bytes:  # true stereo (left != right), so nothing is stored as mono
-        return noise[:size]
-
-    cache.put("a", audio(2 * second))
-    cache.put("b", audio(2 * second))
-    cache.put("c", audio(2 * second))
+    cache.put("a", packets(2))
+    cache.put("b", packets(2))
+    cache.put("c", packets(2))
     assert cache.get("a", "text a") is not None  # a is now the most recently used
-    cache.put("d", audio(2 * second))
-    cache.put("e", audio(2 * second))  # over budget: b, the least recently used, goes
+    cache.put("d", packets(2))
+    cache.put("e", packets(2))  # over budget: b, the least recently used, goes
 
     assert cache.get("b", "text b") is None
     assert all(cache.get(key, "text") is not None for key in "acde")
-    assert cache.size_bytes <= 8 * second
-    cache.put("huge", audio(3 * second))  # more than a quarter of the budget: never kept
+    assert cache.size_bytes <= 4 * two_seconds
+    cache.put("huge", packets(3))  # more than a quarter of the budget: never kept
     assert cache.get("huge", "text") is None
     assert not cache.wants("x" * 51)
 
 
+def test_a_phrase_longer_than_the_longest_kept_is_never_kept() -> None:
+    cache = PhraseCache(max_bytes=100_000_000, max_chars=50, keep_after=1)
+    cache.put("long", packets(MAX_ENTRY_SECONDS + 1, size=10))
+    assert cache.get("long", "text") is None
+
+
 def test_a_phrase_is_kept_only_when_downloaded_again() -> None:
     cache = PhraseCache(max_bytes=10_000_000, max_chars=50)
-    stereo_of_mono = np.repeat(np.arange(-500, 500, dtype="<i2"), 2).tobytes()
-    cache.put("once", stereo_of_mono)
+    phrase = packets(1)
+    cache.put("once", phrase)
     assert cache.get("once", "text") is None
-    cache.put("once", stereo_of_mono)
-    assert cache.get("once", "text") == stereo_of_mono
-    assert cache.size_bytes == len(stereo_of_mono) // 2  # identical channels are kept once
-    true_stereo = np.arange(-500, 500, dtype="<i2").tobytes()
-    for _ in range(2):
-        cache.put("stereo", true_stereo)
-    assert cache.get("stereo", "text") == true_stereo
+    cache.put("once", phrase)
+    assert cache.get("once", "text") == tuple(phrase)
+    assert cache.size_bytes == entry_size(tuple(phrase))

@@ -78,8 +78,26 @@ def test_unrelated_environment_variables_are_ignored(monkeypatch: pytest.MonkeyP
         ("", {"ASYNCFLOW_BASE_URL": "not a url"}, "config: asyncflow.base_url:"),
         ("", {"SPEECH_MAX_TEXT_LENGTH": "0"}, "config: speech.max_text_length:"),
         ("[speech\n", {}, "is not valid TOML"),
+        ("", {"OPUS_COMPLEXITY": "11"}, "config: opus.complexity: Input should be less than or equal to 10"),
+        ("", {"OPUS_BITRATE_KBPS": "8"}, "config: opus.bitrate_kbps: Input should be greater than or equal to 16"),
+        ('[opus]\nsignal = "speech"\n', {}, "config: opus.signal: Input should be 'voice', 'music' or 'auto'"),
+        ("[opus]\nfec = true\n", {}, "config: opus: Value error, fec = true needs expected_packet_loss_percent"),
+        ("", {"OPUS_ENCODER_THREADS": "0"}, "config: opus.encoder_threads: Input should be greater than or equal"),
+        ("[speech]\nbitrate_kbps = 64\n", {}, "config: speech.bitrate_kbps: moved to [opus] bitrate_kbps"),
     ],
-    ids=["typo", "bad-choice", "bad-url", "out-of-range", "toml-syntax"],
+    ids=[
+        "typo",
+        "bad-choice",
+        "bad-url",
+        "out-of-range",
+        "toml-syntax",
+        "opus-complexity",
+        "opus-bitrate",
+        "opus-signal",
+        "opus-fec-without-loss",
+        "opus-threads",
+        "moved-key",
+    ],
 )
 def test_a_bad_value_stops_start_up_with_one_line_naming_the_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, env: dict[str, str], expected: str

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +24,10 @@ from pydantic_settings import (
 CONFIG_PATH_ENV = "TTSBOT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config.toml")
 DEFAULT_VOICE_ID = "e0f39dc4-f691-4e78-bba5-5c636692cc04"  # AsyncFlow's documented demo voice
+
+
+MOVED_KEYS = {"speech.bitrate_kbps": "[opus] bitrate_kbps (env OPUS_BITRATE_KBPS)"}
+"""Keys an earlier release had, and where they are now."""
 
 
 class ConfigError(Exception):
@@ -78,10 +82,34 @@ class SpeechSettings(_Section):
     """Memory for the audio of repeated short phrases ("gg", "Alice said, lol", announcements); 0 turns it off."""
     phrase_cache_max_chars: int = Field(default=100, ge=1, le=4000)
     """Texts up to this long are cached; longer ones are rarely said twice word for word."""
-    bitrate_kbps: int = Field(default=64, ge=16, le=512)
     connect_timeout: float = Field(default=15.0, gt=0)
     leave_when_alone_after: float = Field(default=10.0, ge=0)
     """Seconds to stay after the last human leaves the bot's voice channel."""
+
+
+class OpusSettings(_Section):
+    """How speech is encoded for Discord (the defaults were chosen by ``python -m bench.quality``)."""
+
+    bitrate_kbps: int = Field(default=96, ge=16, le=512)
+    complexity: int = Field(default=5, ge=0, le=10)
+    """libopus's effort per frame: 10 is the best quality, 0 the least CPU."""
+    mono: bool = True
+    """Encode one channel (AsyncFlow's speech is mono): the whole bitrate goes to it."""
+    signal: Literal["voice", "music", "auto"] = "voice"
+    fec: bool = False
+    """In-band forward error correction: listeners on lossy networks recover lost packets, at some bitrate."""
+    expected_packet_loss_percent: int = Field(default=0, ge=0, le=100)
+    encoder_threads: int = Field(default=2, ge=1, le=64)
+    """Worker threads that encode for every stream of the process."""
+
+    @model_validator(mode="after")
+    def _fec_needs_expected_loss(self) -> OpusSettings:
+        if self.fec and self.expected_packet_loss_percent == 0:
+            raise ValueError(
+                "fec = true needs expected_packet_loss_percent above 0 (libopus adds recovery data only for the "
+                "loss it expects: 10 is typical)"
+            )
+        return self
 
 
 class LimitsSettings(_Section):
@@ -111,6 +139,7 @@ class Settings(BaseSettings):
     discord: DiscordSettings = DiscordSettings()
     asyncflow: AsyncFlowSettings = AsyncFlowSettings()
     speech: SpeechSettings = SpeechSettings()
+    opus: OpusSettings = OpusSettings()
     limits: LimitsSettings = LimitsSettings()
     storage: StorageSettings = StorageSettings()
 
@@ -205,6 +234,7 @@ def _describe_validation_error(error: ValidationError, path: Path | None) -> str
     where = f"{env_name} or {path}" if path else env_name
     reason = first["msg"]
     if first["type"] == "extra_forbidden":
-        reason = "unknown setting (check the spelling against config.example.toml)"
+        moved = MOVED_KEYS.get(key)
+        reason = f"moved to {moved}" if moved else "unknown setting (check the spelling against config.example.toml)"
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
     return f"config: {key}: {reason} [set by {where}]{more}"

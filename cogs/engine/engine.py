@@ -17,6 +17,7 @@ import httpx
 
 from .asyncflow.client import AsyncFlowClient
 from .asyncflow.voices import VoiceCatalog
+from .audio.opus import EncoderPool
 from .config import Settings, load_settings
 from .playback.guild_session import GuildSession, SessionParts
 from .playback.phrase_cache import PhraseCache
@@ -63,6 +64,8 @@ class TTSEngine:
             if speech.phrase_cache_mb > 0
             else None
         )
+        self.encoders = EncoderPool(settings.opus)
+        """Encodes every server's speech to Opus, in a few worker threads."""
         self.preferences: PreferencesStore = preferences or SqlitePreferences(settings.storage.sqlite_path)
         self.limits = SpeechLimits(settings.limits, self.preferences)
         self._session_parts = SessionParts(
@@ -72,6 +75,7 @@ class TTSEngine:
             limits=self.limits,
             voices=self.voices,
             cache=self.phrase_cache,
+            encoders=self.encoders,
             voice_client_class=voice_client_class,
         )
         self._started = False
@@ -117,7 +121,10 @@ class TTSEngine:
                 await self.voices.aclose()
                 await self.client.aclose()
             finally:
-                await self.preferences.close()
+                try:
+                    await self.preferences.close()
+                finally:
+                    self.encoders.close()
 
 
 def engine_for(bot: discord.Client) -> TTSEngine:

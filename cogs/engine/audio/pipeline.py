@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from typing import Protocol
 
 from ..asyncflow.errors import UnplayableAudio
 from ..asyncflow.stream import SpeechResponse
 from .convert import PcmConverter
-from .source import StreamingAudioSource
 from .wav import WavFormatError, WavStreamReader
 
 log = logging.getLogger(__name__)
 
 
-async def pump_speech(
-    response: SpeechResponse, source: StreamingAudioSource, on_audio: Callable[[bytes], None] | None = None
-) -> None:
-    """Copy one speech response into ``source`` as it downloads, then mark the source finished.
+class PcmSink(Protocol):
+    """Where the PCM goes: :class:`~.source.StreamingAudioSource` (which encodes it to Opus as it arrives)."""
 
-    ``on_audio`` sees every piece of Discord-format PCM written (the phrase cache keeps a copy).
+    async def write(self, pcm: bytes) -> None: ...
+
+    async def end(self) -> None:
+        """All of it was written."""
+
+    def finish(self) -> None:
+        """No more will be written (after :meth:`end`, or because the download failed)."""
+
+
+async def pump_speech(response: SpeechResponse, sink: PcmSink) -> None:
+    """Copy one speech response into ``sink`` as it downloads, then mark it finished.
 
     Raises the typed AsyncFlow error that ended the stream early (the audio before it stays playable),
     or :class:`~cogs.engine.audio.source.SourceClosed` when the player let go of the source.
@@ -34,21 +41,21 @@ async def pump_speech(
                 if converter is None and reader.format is not None:
                     converter = PcmConverter(reader.format)
             if converter is not None and payload:
-                await _write(source, converter.convert(payload), on_audio)
+                await _write(sink, converter.convert(payload))
             if reader is not None and reader.complete:
                 break
         if reader is not None:
             reader.finish()
         if converter is not None:
-            await _write(source, converter.flush(), on_audio)
+            await _write(sink, converter.flush())
+        await sink.end()
     except WavFormatError as error:
         log.warning("AsyncFlow sent audio that can't be played: %s", error)
         raise UnplayableAudio(error.summary) from None
     finally:
-        source.finish()
+        sink.finish()
 
 
-async def _write(source: StreamingAudioSource, pcm: bytes, on_audio: Callable[[bytes], None] | None) -> None:
-    if on_audio is not None and pcm:
-        on_audio(pcm)
-    await source.write(pcm)
+async def _write(sink: PcmSink, pcm: bytes) -> None:
+    if pcm:
+        await sink.write(pcm)

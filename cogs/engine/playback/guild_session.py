@@ -23,6 +23,7 @@ import discord
 
 from ..asyncflow.client import AsyncFlowClient
 from ..asyncflow.voices import VoiceCatalog
+from ..audio.opus import EncoderPool
 from ..config import Settings
 from ..store.limits import Refusal, SpeechLimits
 from ..store.models import GuildPrefs, PreferencesStore
@@ -66,6 +67,7 @@ class SessionParts:
     limits: SpeechLimits
     voices: VoiceCatalog
     cache: PhraseCache | None
+    encoders: EncoderPool
     voice_client_class: type[discord.VoiceClient]
 
 
@@ -88,6 +90,7 @@ class GuildSession:
             settings=parts.settings.speech,
             voice=lambda: self._voice,
             cache=parts.cache,
+            encoders=parts.encoders,
             guild_id=guild_id,
         )
         self.announcer = Announcer()

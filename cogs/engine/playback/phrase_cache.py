@@ -1,9 +1,9 @@
 """Audio of short phrases heard recently, so a repeated "gg", "Alice said, lol" or announcement costs no API call.
 
 Keyed by everything that decides the audio (the server, the endpoint and the whole request body: text,
-voice, model, language, format), so a hit is exactly what AsyncFlow would have sent again. Entries are
-Discord-format PCM (kept as mono when both channels are the same, as they are for the mono audio we
-request: twice the phrases in the same memory), least recently used first out when the byte budget is full.
+voice, model, language, format), so a hit is exactly what AsyncFlow would have sent again. Entries are the
+Opus packets the first playing sent (a repeat costs no encoding either, and a phrase takes a sixteenth of
+the memory its PCM would), least recently used first out when the byte budget is full.
 A phrase is kept only the second time it is downloaded (a few bytes remember the first time), so the many
 texts said once never push out the ones said again and again. Only whole, successful downloads are kept: a
 cut, skipped or failed one never is. The server id is part of the key so one
@@ -15,14 +15,12 @@ server can't learn, by how fast the bot answers, what another server said.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from cachetools import LRUCache
 
-from ..audio.convert import mono16_to_stereo
-from ..audio.formats import DISCORD_FORMAT
+from ..audio.formats import FRAME_MS
 
 SEEN_ONCE_KEYS = 20_000
 """How many phrases not kept yet are remembered (by hash, not audio) to recognise the next time."""
@@ -37,9 +35,10 @@ class PhraseCache:
         """``keep_after``: a phrase's audio is kept the ``keep_after``-th time it is downloaded (1: at once)."""
         self.max_chars = max_chars
         self.keep_after = keep_after
-        self._entries: LRUCache[str, _Entry] = LRUCache(maxsize=max(1, max_bytes), getsizeof=_Entry.size)
+        self._entries: LRUCache[str, tuple[bytes, ...]] = LRUCache(maxsize=max(1, max_bytes), getsizeof=entry_size)
         self._downloads: LRUCache[int, int] = LRUCache(maxsize=SEEN_ONCE_KEYS)  # hash(key) -> times downloaded
-        self.max_entry_bytes = min(max_bytes // 4, MAX_ENTRY_SECONDS * DISCORD_FORMAT.bytes_per_second)
+        self.max_entry_bytes = max_bytes // 4
+        """The most packet bytes one phrase keeps (:meth:`put` also refuses more than ``MAX_ENTRY_SECONDS``)."""
         self.hits = 0
         self.misses = 0
         self.characters_saved = 0
@@ -52,7 +51,7 @@ class PhraseCache:
         """Whether audio for ``text`` would be kept (short enough to be a phrase worth repeating)."""
         return self.max_entry_bytes > 0 and len(text) <= self.max_chars
 
-    def get(self, key: str, text: str) -> bytes | None:
+    def get(self, key: str, text: str) -> tuple[bytes, ...] | None:
         if not self.wants(text):
             return None
         entry = self._entries.get(key)
@@ -61,11 +60,14 @@ class PhraseCache:
             return None
         self.hits += 1
         self.characters_saved += len(text)
-        return entry.audio()
+        return entry
 
-    def put(self, key: str, audio: bytes) -> None:
-        """Keep ``audio`` (Discord-format PCM) for ``key``, unless it is empty or too long."""
-        if not 0 < len(audio) <= self.max_entry_bytes:
+    def put(self, key: str, packets: Sequence[bytes]) -> None:
+        """Keep ``packets`` (one Opus packet per 20 ms) for ``key``, unless there are none or too many."""
+        if not 0 < len(packets) <= MAX_ENTRY_SECONDS * 1000 // FRAME_MS:
+            return
+        entry = tuple(packets)
+        if entry_size(entry) > self.max_entry_bytes:
             return
         fingerprint = hash(key)
         downloads = self._downloads.get(fingerprint, 0) + 1
@@ -73,7 +75,7 @@ class PhraseCache:
             self._downloads[fingerprint] = downloads  # remember that it was said, not the audio
             return
         self._downloads.pop(fingerprint, None)
-        self._entries[key] = _Entry.of(audio)
+        self._entries[key] = entry
 
     @property
     def size_bytes(self) -> int:
@@ -89,23 +91,10 @@ class PhraseCache:
         )
 
 
-class _Entry:
-    __slots__ = ("_mono", "_pcm")
+PACKET_OVERHEAD_BYTES = 40
+"""What Python spends on one packet besides its bytes (a bytes object's header and its slot in the tuple)."""
 
-    def __init__(self, pcm: bytes, *, mono: bool) -> None:
-        self._pcm = pcm
-        self._mono = mono
 
-    @classmethod
-    def of(cls, stereo: bytes) -> _Entry:
-        frames = np.frombuffer(stereo, dtype="<u4")  # one stereo sample pair per element
-        left, right = frames & 0xFFFF, frames >> 16
-        if np.array_equal(left, right):
-            return cls(left.astype("<u2").tobytes(), mono=True)
-        return cls(stereo, mono=False)
-
-    def audio(self) -> bytes:
-        return mono16_to_stereo(self._pcm) if self._mono else self._pcm
-
-    def size(self) -> int:
-        return len(self._pcm)
+def entry_size(packets: tuple[bytes, ...]) -> int:
+    """Memory one cached phrase takes, near enough: its packets and their overhead."""
+    return sum(len(packet) for packet in packets) + PACKET_OVERHEAD_BYTES * len(packets)

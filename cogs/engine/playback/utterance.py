@@ -51,7 +51,10 @@ class Utterance:
         self.error: AsyncFlowError | None = None
         """Why the download ended early, if it did. Audio that arrived before it is still played."""
         self.started = False
-        """Handed to the voice client: from now on it is being heard, and can no longer be revised."""
+        """Being heard (its first packet was read): it can no longer be revised. Set in the player thread for an
+        utterance handed to the stream ahead of its turn (see :attr:`playing`)."""
+        self.playing: asyncio.Future[Exception | None] | None = None
+        """Handed to the server's stream: resolved once the stream is done with it (with the player's error)."""
         self.interrupted = False
         """Cut off on purpose (skip, stop, leave) or already reported as cut off: say nothing more about it."""
         self.from_cache = False
@@ -80,16 +83,17 @@ class Utterance:
                 cached = cache.get(key, self.item.text)
                 if cached is not None:
                     self.from_cache = True
-                    await self.source.write(cached)
+                    await self.source.write_packets(cached)
                     return
-            recorder = _Recorder(cache.max_entry_bytes) if cache is not None and key is not None else None
+                self.source.record(cache.max_entry_bytes)
             response = await self._client.open_speech(
                 self.item.text, voice_id=self.item.voice_id, on_retry=self._announce_retry, on_slot_wait=self._slot_wait
             )
             async with response:
-                await pump_speech(response, self.source, recorder)
-            if cache is not None and key is not None and recorder is not None and not recorder.overflowed:
-                cache.put(key, bytes(recorder.audio))  # only a whole, successful download gets here
+                await pump_speech(response, self.source)
+            packets = self.source.recorded
+            if cache is not None and key is not None and packets is not None:
+                cache.put(key, packets)  # only a whole, successful download gets here
         except SourceClosed:
             pass
         except AsyncFlowError as error:
@@ -131,21 +135,3 @@ class Utterance:
         """:meth:`cancel`, then wait until the download task has really ended (its HTTP response closed)."""
         self.cancel()
         await asyncio.wait({self._task})
-
-
-class _Recorder:
-    """Keeps a copy of the audio written, up to ``limit`` bytes (beyond that it gives up: too long to cache)."""
-
-    def __init__(self, limit: int) -> None:
-        self.audio = bytearray()
-        self.limit = limit
-        self.overflowed = False
-
-    def __call__(self, pcm: bytes) -> None:
-        if self.overflowed:
-            return
-        if len(self.audio) + len(pcm) > self.limit:
-            self.overflowed = True
-            self.audio.clear()
-        else:
-            self.audio += pcm
