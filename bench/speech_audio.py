@@ -20,13 +20,17 @@ PARAGRAPH = (
 )
 
 
-def espeak_speech(text: str = PARAGRAPH) -> np.ndarray | None:
-    """Mono float64 samples at 48 kHz, or None when espeak-ng is not installed."""
+def espeak_speech(text: str = PARAGRAPH, voice: str | None = None) -> np.ndarray | None:
+    """Mono float64 samples at 48 kHz, or None when espeak-ng is not installed.
+
+    ``voice`` is espeak-ng's ``-v`` (``en+f3``: a female variant); None keeps espeak-ng's default voice.
+    """
     binary = shutil.which("espeak-ng")
     if binary is None:
         print("espeak-ng not found (apt-get install espeak-ng): using the stand-in's tone", file=sys.stderr)
         return None
-    wav = subprocess.run([binary, "--stdout", text], check=True, capture_output=True).stdout  # noqa: S603
+    options = [] if voice is None else ["-v", voice]
+    wav = subprocess.run([binary, *options, "--stdout", text], check=True, capture_output=True).stdout  # noqa: S603
     data_at = wav.find(b"data") + 8
     rate = int.from_bytes(wav[24:28], "little")
     samples = np.frombuffer(wav[data_at : data_at + (len(wav) - data_at) // 2 * 2], dtype="<i2").astype(np.float64)
