@@ -91,7 +91,7 @@ class OpusSettings(_Section):
     """How speech is encoded for Discord (the defaults were chosen by ``python -m bench.quality``)."""
 
     bitrate_kbps: int = Field(default=96, ge=16, le=512)
-    complexity: int = Field(default=5, ge=0, le=10)
+    complexity: int = Field(default=3, ge=0, le=10)
     """libopus's effort per frame: 10 is the best quality, 0 the least CPU."""
     mono: bool = True
     """Encode one channel (AsyncFlow's speech is mono): the whole bitrate goes to it."""

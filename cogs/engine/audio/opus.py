@@ -38,11 +38,12 @@ class SpeechEncoder:
             fec=settings.fec,
             signal_type=settings.signal,
         )
-        encoder.set_expected_packet_loss_percent(settings.expected_packet_loss_percent / 100)  # 0 allowed here
-        # discord.py has no setter for these two (opus_encoder_ctl is variadic: the value follows the request).
+        # discord.py has no setter for the first two (opus_encoder_ctl is variadic: the value follows the request).
         state, lib = encoder._state, discord.opus._lib
         lib.opus_encoder_ctl(state, _CTL_SET_COMPLEXITY, ctypes.c_int(settings.complexity))
         lib.opus_encoder_ctl(state, _CTL_SET_FORCE_CHANNELS, ctypes.c_int(1 if settings.mono else _OPUS_AUTO))
+        # Whole percent as given (discord.py's setter takes a fraction and can round 29 % down to 28 %).
+        lib.opus_encoder_ctl(state, discord.opus.CTL_SET_PLP, ctypes.c_int(settings.expected_packet_loss_percent))
         self._encoder = encoder
 
     def encode(self, frame: bytes) -> bytes:
