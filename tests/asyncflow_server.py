@@ -850,6 +850,9 @@ class FakeAsyncFlow:
         self.voices_delay: float = 0.0
         """Seconds the voice routes (``POST /voices``, ``GET /voices/{id}``) wait before answering (a slow list)."""
         self.ms_per_char: float = 50.0
+        self.pause_ms: float = 0.0
+        """Each text begins and ends with this long a pause: a quiet noise floor (-50 dBFS), as recorded speech
+        does; loud frames are still ``ms_per_char`` a character."""
         self.speech_samples: FloatArray | None = None
         """Real speech (mono floats at 48 kHz, e.g. from espeak-ng) to send instead of the voice's tone, looped
         or cut to the transcript's duration. For benchmarks; tests keep the tone, which they can recognise."""
@@ -1214,6 +1217,11 @@ class FakeAsyncFlow:
             audio = _speech_audio(
                 self.speech_samples, len(job.transcript) * self.ms_per_char / 1000, encoding, channels
             )
+        elif self.pause_ms:
+            samples = expected_samples(job.transcript, "", sample_rate, self.ms_per_char, tone_hz=tone)
+            noise = np.random.default_rng(len(job.transcript)).uniform(-1, 1, round(sample_rate * self.pause_ms / 1000))
+            pause = noise * 10 ** (-50 / 20) * np.sqrt(3)  # -50 dBFS RMS
+            audio = encode_samples(np.concatenate([pause, samples, pause]), encoding, channels)
         else:
             audio = render_audio(
                 job.transcript, tone, sample_rate, encoding, channels=channels, ms_per_char=self.ms_per_char

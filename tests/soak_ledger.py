@@ -13,6 +13,10 @@ import numpy as np
 from tests.audio_checks import FRAME, frames_in_tone, loud_frames
 from tests.discord_fakes import Conversation, RecordingVoiceClient
 
+STALL_PACKET_BYTES = 3
+"""A packet of digital silence (what a source sends while its download is behind) is this short."""
+PAUSE_MS = 40.0
+"""The stand-in's pause before and after each text (two frames each side: told apart from a text's fades)."""
 MS_PER_CHAR = 10.0
 """The stand-in speaks 10 ms a character (a text is a quarter of a second or so), so a few hundred fit."""
 
@@ -133,30 +137,70 @@ def _client_segments(client: RecordingVoiceClient, tones: dict[int, float], inde
         runs.append((run, run[-1][0] + 0.02))
     found = []
     for packets, end in runs:
-        decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
-        pcm = b"".join(decoder.decode(packet, fec=False) for _, packet, _ in packets)
-        samples = np.frombuffer(pcm, dtype="<i2").reshape(-1, 2)[:, 0].astype(np.float64) / 32768.0
-        loud = loud_frames(samples)
-        if loud == 0:
-            continue  # only the silence of a stall: nothing heard
-        frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
-        loud_at = [packets[i][0] for i in np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 0.1)]
-        in_tone = {member: frames_in_tone(samples, hz) for member, hz in tones.items()}
-        member = max(in_tone, key=lambda m: in_tone[m])
-        found.append(
-            Segment(
-                channel=packets[0][2],
-                first=packets[0][0],
-                last=packets[-1][0],
-                end=end,
-                first_loud=loud_at[0],
-                loud=loud,
-                member=member,
-                purity=in_tone[member] / loud,
-                client=index,
-            )
-        )
+        for texts, text_end in _texts_of(packets, end):
+            segment = _segment(texts, text_end, tones, index)
+            if segment is not None:
+                found.append(segment)
     return found
+
+
+def _texts_of(
+    packets: list[tuple[float, bytes, int]], end: float
+) -> list[tuple[list[tuple[float, bytes, int]], float]]:
+    """One player's run cut into texts: the server's texts follow each other on one player with no gap, and each
+    begins and ends with the stand-in's pause (``FakeAsyncFlow.pause_ms``: quiet frames of a noise floor; a text
+    cut off ends without its pause, and the next one's first frame carries the cut text's last 6.5 ms, as Opus
+    delays its audio, so at least one quiet frame is left between two texts). A stall's packets of silence (a
+    few bytes of digital silence) are not a pause: they cut no text in two."""
+    decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+    rms = []
+    for _, packet, _ in packets:
+        pcm = np.frombuffer(decoder.decode(packet, fec=False), dtype="<i2").reshape(-1, 2)[:, 0] / 32768.0
+        rms.append(float(np.sqrt(np.mean(pcm**2))))
+    pause = [
+        level <= 0.1 and len(packet) > STALL_PACKET_BYTES for level, (_, packet, _) in zip(rms, packets, strict=True)
+    ]
+    texts: list[tuple[list[tuple[float, bytes, int]], float]] = []
+    start = 0
+    i = 0
+    while i < len(packets):
+        if pause[i]:
+            j = i
+            while j < len(packets) and pause[j]:
+                j += 1
+            if any(level > 0.1 for level in rms[start:i]):
+                texts.append((packets[start:i], packets[i][0]))
+            start = i = j
+            continue
+        i += 1
+    texts.append((packets[start:], end))
+    return texts
+
+
+def _segment(
+    packets: list[tuple[float, bytes, int]], end: float, tones: dict[int, float], index: int
+) -> Segment | None:
+    decoder = discord.opus.Decoder()  # type: ignore[no-untyped-call]
+    pcm = b"".join(decoder.decode(packet, fec=False) for _, packet, _ in packets)
+    samples = np.frombuffer(pcm, dtype="<i2").reshape(-1, 2)[:, 0].astype(np.float64) / 32768.0
+    loud = loud_frames(samples)
+    if loud == 0:
+        return None  # only the silence of a stall, or a pause: nothing heard
+    frames = samples[: len(samples) // FRAME * FRAME].reshape(-1, FRAME)
+    loud_at = [packets[i][0] for i in np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 0.1)]
+    in_tone = {member: frames_in_tone(samples, hz) for member, hz in tones.items()}
+    member = max(in_tone, key=lambda m: in_tone[m])
+    return Segment(
+        channel=packets[0][2],
+        first=packets[0][0],
+        last=packets[-1][0],
+        end=end,
+        first_loud=loud_at[0],
+        loud=loud,
+        member=member,
+        purity=in_tone[member] / loud,
+        client=index,
+    )
 
 
 def timeline(client: RecordingVoiceClient, start: float, end: float) -> str:
