@@ -32,8 +32,10 @@ from ..words import (
     describe_error,
     waiting_for_slot_message,
 )
+from .handoff import hand, start_stream, take_back
 from .phrase_cache import PhraseCache
 from .utterance import SpeechItem, Utterance
+from .voice import connected_voice
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +185,7 @@ class SpeechQueue:
                 return "queued"
         upcoming = self._next
         if upcoming is not None and upcoming.item.key == key:
-            if not self._take_back(upcoming):
+            if not take_back(self._stream, upcoming):
                 return None  # the stream has started it
             self._next = self._start(replace(upcoming.item, text=text))
             self._close(upcoming)
@@ -208,7 +210,7 @@ class SpeechQueue:
         self._held[key] = self._held.get(key, 0) + 1
         upcoming = self._next
         if upcoming is not None and upcoming.item.key == key:
-            self._take_back(upcoming)  # handed to the stream ahead of its turn: not until it is judged
+            take_back(self._stream, upcoming)  # handed to the stream ahead of its turn: not until it is judged
 
         def release() -> None:
             left = self._held.pop(key, 1) - 1
@@ -362,15 +364,9 @@ class SpeechQueue:
         none running. It counts as heard from now on."""
         utterance.started = True
         stream = self._stream
-        finished = self._hand(stream, utterance) if stream is not None and voice.source is stream else None
+        finished = hand(stream, utterance) if stream is not None and voice.source is stream else None
         if finished is None:
-            stream = self._stream = GaplessStream(asyncio.get_running_loop())
-            finished = self._hand(stream, utterance)
-            if finished is None:
-                raise RuntimeError("a new stream refused its first item")
-            if voice.is_playing() or voice.is_paused():
-                voice.stop()  # our own finished player can still claim to be playing (see discordpy-voice.md §0.5)
-            voice.play(stream, after=stream.player_failed)
+            self._stream, finished = start_stream(voice, utterance)
         return finished
 
     def _hand_next(self) -> asyncio.Future[None] | None:
@@ -384,52 +380,11 @@ class SpeechQueue:
         if not upcoming.source.is_ready:
             return asyncio.ensure_future(upcoming.source.wait_ready())
         if upcoming.source.has_audio:  # no audio: it failed, and its turn will say so
-            self._hand(stream, upcoming)
+            hand(stream, upcoming)
         return None
 
-    def _hand(self, stream: GaplessStream, utterance: Utterance) -> asyncio.Future[Exception | None] | None:
-        loop = asyncio.get_running_loop()
-        finished: asyncio.Future[Exception | None] = loop.create_future()
-
-        def started() -> None:  # in the player thread, as its first packet is read
-            utterance.started = True
-
-        def ended(error: Exception | None) -> None:
-            if not finished.done():
-                finished.set_result(error)
-
-        if not stream.add(utterance.source, on_start=started, on_end=ended):
-            return None
-        utterance.playing = finished
-        return finished
-
-    def _take_back(self, utterance: Utterance) -> bool:
-        """Take an item handed ahead of its turn back from the stream. False if it has started being heard."""
-        stream = self._stream
-        if utterance.started:
-            return False
-        if utterance.playing is not None and stream is not None:
-            if not stream.take_back(utterance.source):
-                return False
-            utterance.playing = None
-        return True
-
     async def _connected_voice(self) -> discord.VoiceClient | None:
-        """The session's voice client once it is connected, waiting for a join that is under way."""
-        deadline = asyncio.get_running_loop().time() + self._settings.connect_timeout
-        while True:
-            voice = self._voice()
-            if voice is not None and voice.is_connected():
-                return voice
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return None
-            self._voice_changed.clear()
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._voice_changed.wait()
-            except TimeoutError:
-                return None
+        return await connected_voice(self._voice, self._voice_changed, self._settings.connect_timeout)
 
     def _tell_later(self, item: SpeechItem, message: str) -> None:
         task = asyncio.create_task(_tell(item, message), name=_TELL)
