@@ -2,11 +2,10 @@
 
 While an item plays, the next one is already downloading (up to its read-ahead) and, once it has audio, is
 handed to the server's :class:`~..audio.gapless.GaplessStream`, so its first packet follows this one's last
-on the same 20 ms clock, on the same player. The queue never connects to voice: its
-:class:`~.guild_session.GuildSession` does, and says when a voice client is ready with
-:meth:`SpeechQueue.voice_ready`. Every change to the queue (enqueue, skip, stop, withdraw, revise) is made
-synchronously, before any ``await``, so the playback loop can never see a half-made change; discarded
-downloads are closed in the background.
+on the same 20 ms clock, on the same player. The queue never connects to voice: its session does, and says
+when a voice client is ready (:meth:`SpeechQueue.voice_ready`). Every change to the queue (enqueue, skip, stop,
+withdraw, revise) is made synchronously, before any ``await``, so the playback loop can never see a half-made
+change; discarded downloads are closed in the background.
 """
 
 from __future__ import annotations
@@ -129,6 +128,8 @@ class SpeechQueue:
         upcoming = self._next
         if upcoming is not None and upcoming.started:  # the stream has moved on to it: the current one is over
             current = upcoming
+        elif current is not None and current.source.played_to_end:
+            return False  # it ended on its own a moment ago (the queue hasn't heard yet): nothing to cut
         if current is None or current.interrupted:
             return False
         current.interrupted = True
