@@ -26,6 +26,8 @@ from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
 from tests.discord_fakes import RecordingVoiceClient
 
+pytestmark = pytest.mark.races
+
 EXTENSIONS = ("cogs.speech", "cogs.reading", "cogs.members", "cogs.server_settings")
 JOIN_LATENCY_S = 0.8
 """Discord's voice join, about 0.8 s."""
