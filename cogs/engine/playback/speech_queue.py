@@ -128,8 +128,8 @@ class SpeechQueue:
         upcoming = self._next
         if upcoming is not None and upcoming.started:  # the stream has moved on to it: the current one is over
             current = upcoming
-        elif current is not None and current.source.played_to_end:
-            return False  # it ended on its own a moment ago (the queue hasn't heard yet): nothing to cut
+        elif current is not None and current.source.exhausted:
+            return False  # its last packet has gone out (the queue hasn't heard of its end yet): nothing to cut
         if current is None or current.interrupted:
             return False
         current.interrupted = True
