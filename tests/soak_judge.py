@@ -245,15 +245,21 @@ class Judge:
         return outcomes
 
     def alternatives(self, unplaced: list[Item]) -> set[tuple[int, int]]:
-        """The (stretch, item) pairs of the last match whose stretch an item left unaccounted for could also be."""
-        return {
-            (id(heard.segment), id(other))
-            for item in unplaced
-            for other in self.ledger.items
-            if other.member == item.member
-            and (heard := self.assigned.get(id(other))) is not None
-            and self.heard_as(item, heard.segment) is not None
-        }
+        """The (stretch, item) pairs of the last match that another match could undo: those of the members of the
+        items left unaccounted for, heard from a little before each such item until a little after its deadline
+        (the stretch may belong to another of that member's items, and that item to a skip or stop)."""
+        pairs = set()
+        for item in unplaced:
+            deadline = self.deadlines.get(id(item), float("inf"))
+            for other in self.ledger.items:
+                heard = self.assigned.get(id(other))
+                if (
+                    heard is not None
+                    and other.member == item.member
+                    and item.submitted - 2 < heard.segment.first < deadline + 2
+                ):
+                    pairs.add((id(heard.segment), id(other)))
+        return pairs
 
     def attempt(self, heard: list[Segment], forbidden: set[tuple[int, int]]) -> tuple[dict[str, int], list[Item]]:
         """One match of what was heard to the items (never a pair in ``forbidden``), and how each item ended; and

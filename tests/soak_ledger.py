@@ -147,7 +147,7 @@ def _client_segments(client: RecordingVoiceClient, tones: dict[int, float], inde
 def _texts_of(
     packets: list[tuple[float, bytes, int]], end: float
 ) -> list[tuple[list[tuple[float, bytes, int]], float]]:
-    """One player's run cut into texts: the server's texts follow each other on one player with no gap, and each
+    """One player's run cut into texts (a run may hold more than one where a player's end was not heard): each
     begins and ends with the stand-in's pause (``FakeAsyncFlow.pause_ms``: quiet frames of a noise floor; a text
     cut off ends without its pause, and the next one's first frame carries the cut text's last 6.5 ms, as Opus
     delays its audio, so at least one quiet frame is left between two texts). A stall's packets of silence (a

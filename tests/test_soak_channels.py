@@ -13,8 +13,8 @@ ledger and, once everything is quiet, must have ended in exactly one way a membe
 * (a post only) not read, its author not being where the bot was.
 
 What was heard is told apart by each member's voice (each has its own tone) and by the pause the stand-in puts
-before and after each text, as recorded speech has (the texts follow each other on one player, with no gap
-between): one stretch of speech is one text. The server has one queue, played in order, so the
+before and after each text, as recorded speech has, and by discord.py's closing silence after each: one
+stretch of speech is one text. The server has one queue, played in order, so the
 stretches heard are some of the items in the order they were sent; the test finds the match that leaves the fewest
 frames unexplained, and each skip or stop may account for no more items than it said it dropped.
 
@@ -67,7 +67,7 @@ async def test_three_channels_with_edits_deletes_skips_and_moves_every_item_ends
     seed = int(os.environ.get("SOAK_CHANNELS_SEED", random.randrange(1_000_000)))
     print(f"soak seed: {seed} (SOAK_CHANNELS_SEED={seed} to replay)", flush=True)  # noqa: T201
     bot.server.ms_per_char = MS_PER_CHAR
-    bot.server.pause_ms = PAUSE_MS  # texts follow each other on one player: their pauses tell them apart
+    bot.server.pause_ms = PAUSE_MS  # as recorded speech: a text cut off and the next are told apart by it
     bot.server.realtime_factor = REALTIME_FACTOR
     soak = Soak(bot, seed)
     await soak.setup()
