@@ -106,6 +106,11 @@ class StreamingAudioSource(discord.AudioSource):
         return self._finished
 
     @property
+    def exhausted(self) -> bool:
+        """Every frame there will be has been handed to the player (or it was cleaned up): nothing more to hear."""
+        return self._closed or (self._finished and not self._buffer)
+
+    @property
     def played_to_end(self) -> bool:
         """Everything written was played: the source ended by itself, not by skip, stop or disconnect."""
         return self._ended

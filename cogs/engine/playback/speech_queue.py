@@ -119,6 +119,8 @@ class SpeechQueue:
         current = self._current
         if current is None or current.interrupted:
             return False
+        if current.source.exhausted:
+            return False  # its last frame has gone out (the queue hasn't heard of its end yet): nothing to cut
         current.interrupted = True
         voice = self._voice()
         if voice is not None and voice.source is current.source:
@@ -139,8 +141,8 @@ class SpeechQueue:
             dropped.append(upcoming.item)
             self._close(upcoming)
         current = self._current
-        if current is not None and not current.interrupted:
-            dropped.append(current.item)
+        if current is not None and not current.interrupted and not current.source.exhausted:
+            dropped.append(current.item)  # (an exhausted one was heard to its end: nothing of it was dropped)
         self.skip()
         if tell is not None:
             for item in dropped:
