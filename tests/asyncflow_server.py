@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import itertools
 import json as jsonlib
+import signal
 import struct
 import sys
 import time
@@ -1355,6 +1356,10 @@ async def _serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse_args(argv)
+    # Ctrl-C ends it whatever it inherited: a parent that ignores or blocks SIGINT (a pytest-xdist worker after some
+    # tests, a shell's background job) passes that on through exec, and the stand-in would then never stop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args))
     return 0
