@@ -97,37 +97,23 @@ async def message_edited(
     entry = session.pending.edited(message)
     if entry is None or not session.queue.holds(message.id):
         return None  # not ours, or still being judged: read_message sees the new version
-    release = session.queue.hold(message.id)  # before any await: it can't start being heard while we judge
-    try:
-        return await _apply_edit(session, guild, message, store=store, bot_user_id=bot_user_id)
-    finally:
-        release()
-
-
-async def _apply_edit(
-    session: GuildSession,
-    guild: discord.Guild,
-    message: discord.Message,
-    *,
-    store: PreferencesStore,
-    bot_user_id: int,
-) -> Notice | None:
-    prefs = await store.guild(guild.id)
-    judged = await _judge(session, message, prefs, store=store, bot_user_id=bot_user_id, notify=_nobody)
-    text = session.words_for_edit(judged[0], prefs) if isinstance(judged, tuple) else None
-    if text is None:
-        session.queue.withdraw(message.id)
+    with session.queue.hold(message.id):  # before any await: it can't start being heard while we judge
+        prefs = await store.guild(guild.id)
+        judged = await _judge(session, message, prefs, store=store, bot_user_id=bot_user_id, notify=_nobody)
+        text = session.words_for_edit(judged[0], prefs) if isinstance(judged, tuple) else None
+        if text is None:
+            session.queue.withdraw(message.id)
+            return None
+        old = session.queue.text_of(message.id)
+        if old is None or old == text:
+            return None  # being heard already, or nothing changed
+        downloading = session.queue.downloading(message.id)
+        refusal = await session.count(guild.id, message.author.id, text, old=None if downloading else old)
+        if refusal is not None:
+            session.queue.withdraw(message.id)
+            return Notice(refusal.notice, refusal.reason)
+        session.queue.revise(message.id, text)
         return None
-    old = session.queue.text_of(message.id)
-    if old is None or old == text:
-        return None  # being heard already, or nothing changed
-    downloading = session.queue.downloading(message.id)
-    refusal = await session.count(guild.id, message.author.id, text, old=None if downloading else old)
-    if refusal is not None:
-        session.queue.withdraw(message.id)
-        return Notice(refusal.notice, refusal.reason)
-    session.queue.revise(message.id, text)
-    return None
 
 
 def message_deleted(session: GuildSession, message_id: int) -> None:

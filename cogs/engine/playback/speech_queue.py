@@ -199,18 +199,19 @@ class SpeechQueue:
             return "prefetched"
         return None
 
-    def hold(self, key: int) -> Callable[[], None]:
-        """Keep the item with ``key`` from starting to be heard until the returned release is called: an edit
-        being judged (which awaits the store) must not lose the race against the voice join that would start it."""
+    @contextlib.contextmanager
+    def hold(self, key: int) -> Iterator[None]:
+        """Keep the item with ``key`` from starting to be heard while the ``with`` block runs: an edit being judged
+        (which awaits the store) must not lose the race against the voice join that would start it. Taken at once,
+        before the block's first ``await``."""
         self._held[key] = self._held.get(key, 0) + 1
-
-        def release() -> None:
+        try:
+            yield
+        finally:
             left = self._held.pop(key, 1) - 1
             if left > 0:
                 self._held[key] = left
             self._released.set()
-
-        return release
 
     async def _wait_until_released(self, utterance: Utterance) -> None:
         key = utterance.item.key
