@@ -20,7 +20,7 @@ START_MARGIN_S = 0.1
 holds its text back while it is judged, so a text that starts later is heard as edited, or not at all."""
 READ_WINDOW_S = 2.0
 """A post is certain to be read only if its author and the bot stay in one channel this long after it."""
-MAX_ATTEMPTS = 60
+MAX_ATTEMPTS = 120
 """Matches of what was heard to the items tried at most, looking for one that accounts for every item."""
 
 STOPPED = "Someone used /stop, so your message wasn't spoken."
@@ -196,8 +196,8 @@ class Judge:
         """How every item ended, and every problem in ``problems``. A cut-off stretch of speech may fit more than one
         of its member's items: if a match leaves an item that no skip or stop can account for, the match is tried
         again without one of the stretches it could be going to the item it went to (each such stretch in turn,
-        then onwards from the best), until every item is accounted for (a member would accept any story that
-        fits) or :data:`MAX_ATTEMPTS` matches have been tried."""
+        then onwards from the best, and from matches as good), until every item is accounted for (a member would
+        accept any story that fits) or :data:`MAX_ATTEMPTS` matches have been tried."""
         heard = self.heard = segments(self.soak.fake.voice_clients, self.soak.tones)
         best: tuple[list[str], dict[int, Heard], dict[int, float], dict[int, list[Item]], dict[str, int]] | None = None
         to_try: list[frozenset[tuple[int, int]]] = [frozenset()]
@@ -210,12 +210,16 @@ class Judge:
             self.problems = []
             outcomes, unplaced = self.attempt(heard, set(forbidden))
             improved = best is None or len(self.problems) < len(best[0])
+            as_good = improved or (best is not None and len(self.problems) == len(best[0]))
             if improved:
                 best = (self.problems, self.assigned, self.deadlines, self.used, outcomes)
             if not unplaced:
                 break
-            if improved:  # search onwards from the best match so far
-                to_try = [forbidden | {pair} for pair in sorted(self.alternatives(unplaced) - forbidden)] + to_try
+            onwards = [forbidden | {pair} for pair in sorted(self.alternatives(unplaced) - forbidden)]
+            if improved:  # search onwards from the best match so far first ...
+                to_try = onwards + to_try
+            elif as_good:  # ... and from one as good after the rest (two stretches may need undoing at once)
+                to_try += onwards
         assert best is not None
         self.problems, self.assigned, self.deadlines, self.used, outcomes = best
         for segment in heard:
