@@ -9,6 +9,7 @@ after the bot's event handlers have finished (``wait_until_quiet``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +19,7 @@ import discord
 import numpy as np
 import pytest
 
+from cogs.engine.audio.source import StreamingAudioSource
 from tests.asyncflow_server import DEMO_VOICE_ID, FakeAsyncFlow, tone_for
 from tests.audio_checks import frames_in_tone, loud_frames
 from tests.bot_harness import BotHarness
@@ -415,8 +417,9 @@ EDIT_TIMINGS: tuple[tuple[str, float], ...] = (
     *(("turns after", turns) for turns in (0, 1, 2, 3, 4, 6, 8)),
     *(("s before", seconds) for seconds in (0.005, 0.002)),
 )
-"""When the edit comes: that many event-loop turns after the player of the message before it ended (the edit is
-scheduled on the loop just before discord.py's ``after`` callback), or that many seconds before its predicted end."""
+"""When the edit comes: that many event-loop turns after the message before it ended (the edit is scheduled on the
+loop as the server's stream lets go of that message's source, just before the queue hears of its end), or that
+many seconds before its predicted end."""
 TIMING_NAMES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india")
 
 
@@ -428,8 +431,21 @@ def after_turns(turns: int, action: Callable[[], None]) -> None:
         asyncio.get_running_loop().call_soon(after_turns, turns - 1, action)
 
 
-async def test_an_edit_as_the_item_before_it_ends_never_leaves_the_guild_stuck(bot: BotHarness) -> None:
+async def test_an_edit_as_the_item_before_it_ends_never_leaves_the_guild_stuck(
+    bot: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake = bot.fake
+    loop = asyncio.get_running_loop()
+    on_played_to_end: list[Callable[[], None]] = []
+    """A one-shot hook: run on the loop when the next source played to its end is let go of (in the player thread)."""
+    cleanup = StreamingAudioSource.cleanup
+
+    def cleanup_and_hook(source: StreamingAudioSource) -> None:
+        cleanup(source)
+        if source.played_to_end and on_played_to_end:
+            loop.call_soon_threadsafe(on_played_to_end.pop())
+
+    monkeypatch.setattr(StreamingAudioSource, "cleanup", cleanup_and_hook)
     alice, carol, dave = members(bot, "Alice", "Carol", "Dave")
     (bob,) = members(bot, "Bob", channel="gaming")
     await link(bot, alice)
@@ -452,7 +468,7 @@ async def test_an_edit_as_the_item_before_it_ends_never_leaves_the_guild_stuck(b
 
         await until(lambda: voice.speech_packets()[before:] != [], what="the first message to be heard")  # noqa: B023
         if kind == "turns after":
-            voice.on_player_end = lambda turns=int(amount), edit=edit: after_turns(turns, edit)
+            on_played_to_end.append(functools.partial(after_turns, int(amount), edit))
         else:
             started = next(t for t, encoded, _ in voice.packets[before:] if encoded)
             transcript = next(t for t in bot.transcripts() if first in t)

@@ -1,19 +1,17 @@
-"""What reaches Discord now that we encode: Opus packets that decode back to the speech AsyncFlow sent, the
-``[opus]`` settings in the packets themselves, and the instant after a text's last packet."""
+"""What reaches Discord now that we encode: Opus packets that decode back to the speech AsyncFlow sent, one
+player for texts queued back to back, and the ``[opus]`` settings in the packets themselves."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 
 from cogs.engine.audio.source import StreamingAudioSource
-from cogs.engine.playback.speech_queue import SpeechQueue
-from cogs.engine.words import STOPPED_BY_SOMEONE as STOPPED
-from tests.asyncflow_server import FakeAsyncFlow
-from tests.audio_checks import FRAME, loud_frames
+from tests.asyncflow_server import FakeAsyncFlow, tone_for
+from tests.audio_checks import FRAME, dominant_hz, loud_frames
 from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
 
@@ -61,6 +59,44 @@ async def test_the_packets_decode_back_to_the_speech_asyncflow_sent(harness: Bot
     assert np.corrcoef(heard_envelope[:n], sent_envelope[:n])[0, 1] >= 0.95
 
 
+async def test_texts_queued_back_to_back_play_on_one_player_with_no_silence_between(harness: BotHarness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    second_voice = harness.server.voices[7].voice_id
+
+    await harness.say(alice, "The first text, long enough for the second to download")
+    await harness.say(bob, "And the second", voice=second_voice)
+    await harness.wait_until_quiet()
+
+    voice = harness.voice
+    assert len(voice.ended_at) == 1  # one player for both: no thread torn down and started between them
+    from_source = [came for _, came, _ in voice.packets]
+    assert from_source == [True] * (len(from_source) - 5) + [False] * 5  # the closing silence only at the end
+    heard = voice.heard()
+    frames = heard[: len(heard) // FRAME * FRAME].reshape(-1, FRAME)
+    quiet = np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) <= 0.1)
+    assert len(quiet) <= 2  # the two texts' fades: not a single frame of silence between them
+    assert dominant_hz(heard[: FRAME * 20]) == pytest.approx(tone_for(harness.server.voices[0].voice_id), abs=3)
+    assert dominant_hz(heard[-FRAME * 10 :]) == pytest.approx(tone_for(second_voice), abs=3)
+
+
+async def test_a_skip_moves_to_the_next_text_on_the_same_player(harness: BotHarness) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    second_voice = harness.server.voices[2].voice_id
+
+    await harness.say(alice, "A long text that is skipped part of the way through, long before its end")
+    await harness.say(alice, "Next", voice=second_voice)
+    await harness.wait_until_speaking()
+    reply = await harness.fake.run_command(alice, "skip")
+    await harness.wait_until_quiet()
+
+    assert reply.texts == ["⏭️ Skipped."]
+    assert len(harness.voice.ended_at) == 1
+    assert dominant_hz(harness.voice.heard()[-FRAME * 8 :]) == pytest.approx(tone_for(second_voice), abs=3)
+
+
 async def test_the_packets_are_mono_as_configured(harness: BotHarness) -> None:
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
@@ -72,58 +108,32 @@ async def test_the_packets_are_mono_as_configured(harness: BotHarness) -> None:
     assert packets and all(packet[0] & 0x04 == 0 for packet in packets)  # the TOC byte's stereo flag is off
 
 
-def at_the_last_packet(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
-    """Run ``action`` on the event loop once, as the first text's last packet goes out (in the player thread), long
-    before the read after it ends the text: the window before the queue hears of the end."""
-    loop = asyncio.get_running_loop()
-    armed = [True]
-    read = StreamingAudioSource.read
-
-    def read_then_act(source: StreamingAudioSource) -> bytes:
-        packet = read(source)
-        if packet and source.exhausted and armed:
-            armed.pop()
-            loop.call_soon_threadsafe(action)
-        return packet
-
-    monkeypatch.setattr(StreamingAudioSource, "read", read_then_act)
-
-
 async def test_a_skip_just_after_a_texts_last_packet_skips_nothing(
     harness: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A /skip there must not say it skipped something (the soak found "⏭️ Skipped." with nothing cut off)."""
+    """The window between a text's last packet going out (in the player thread) and the queue hearing of its end
+    (the next read, 20 ms later, then the loop): a /skip there must not say it skipped something (the soak found
+    "⏭️ Skipped." with nothing cut off, twice)."""
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
     harness.fake.build_guild()
+    loop = asyncio.get_running_loop()
     skipped: list[bool] = []
-    at_the_last_packet(monkeypatch, lambda: skipped.append(queue_of(harness).skip()))
+    armed = [True]
+    read = StreamingAudioSource.read
+
+    def read_then_skip(source: StreamingAudioSource) -> bytes:
+        packet = read(source)
+        if packet and source.exhausted and armed:  # the last packet: skip on the loop, long before the next read
+            armed.pop()
+            session = harness.live_engine.existing_session(harness.fake.guild_id)
+            assert session is not None
+            loop.call_soon_threadsafe(lambda: skipped.append(session.queue.skip()))
+        return packet
+
+    monkeypatch.setattr(StreamingAudioSource, "read", read_then_skip)
     text = "Heard to its very end"
     await harness.say(alice, text)
     await harness.wait_until_quiet()
 
     assert skipped == [False]
     assert loud_frames(harness.voice.heard()) == pytest.approx(len(text) * MS_PER_CHAR / 20, abs=2)
-
-
-async def test_a_stop_just_after_a_texts_last_packet_tells_nobody_it_was_not_spoken(
-    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Its member heard it all: "Someone used /stop, so your message wasn't spoken." would be untrue (the soak found
-    it told)."""
-    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
-    harness.fake.build_guild()
-    dropped: list[int] = []
-    at_the_last_packet(monkeypatch, lambda: dropped.append(queue_of(harness).stop(tell=STOPPED)))
-    text = "Heard to its very end"
-    reply = await harness.say(alice, text)
-    await harness.wait_until_quiet()
-
-    assert dropped == [0]
-    assert STOPPED not in reply.texts
-    assert loud_frames(harness.voice.heard()) == pytest.approx(len(text) * MS_PER_CHAR / 20, abs=2)
-
-
-def queue_of(harness: BotHarness) -> SpeechQueue:
-    session = harness.live_engine.existing_session(harness.fake.guild_id)
-    assert session is not None
-    return session.queue

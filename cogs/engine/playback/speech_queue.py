@@ -1,24 +1,26 @@
 """One server's queue of texts, played one after another into the voice client its session hands it.
 
-While an item plays, the next one is already downloading (up to its read-ahead), so speech follows
-speech with no gap. The queue never connects to voice: its :class:`~.guild_session.GuildSession`
-does, and says when a voice client is ready with :meth:`SpeechQueue.voice_ready`. Every change to
-the queue (enqueue, skip, stop, withdraw, revise) is made synchronously, before any ``await``, so the
-playback loop can never see a half-made change; discarded downloads are closed in the background.
+While an item plays, the next one is already downloading (up to its read-ahead) and, once it has audio, is
+handed to the server's :class:`~..audio.gapless.GaplessStream`, so its first packet follows this one's last
+on the same 20 ms clock, on the same player. The queue never connects to voice: its session does, and says
+when a voice client is ready (:meth:`SpeechQueue.voice_ready`). Every change to the queue (enqueue, skip, stop,
+withdraw, revise) is made synchronously, before any ``await``, so the playback loop can never see a half-made
+change; discarded downloads are closed in the background.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import discord
 
 from ..asyncflow.client import AsyncFlowClient
+from ..audio.gapless import GaplessStream
 from ..audio.opus import EncoderPool
 from ..audio.source import StreamingAudioSource, ms_to_bytes
 from ..config import SpeechSettings
@@ -29,8 +31,10 @@ from ..words import (
     describe_error,
     waiting_for_slot_message,
 )
+from .handoff import hand, start_stream, take_back
 from .phrase_cache import PhraseCache
 from .utterance import SpeechItem, Utterance
+from .voice import connected_voice
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ class SpeechQueue:
     ) -> None:
         self._client = client
         self._encoders = encoders
+        self._stream: GaplessStream | None = None
         self._cache = cache
         self._guild_id = guild_id
         self._settings = settings
@@ -120,16 +125,15 @@ class SpeechQueue:
     def skip(self) -> bool:
         """Stop the item being spoken; the queue goes on. False if nothing was being spoken."""
         current = self._current
+        upcoming = self._next
+        if upcoming is not None and upcoming.started:  # the stream has moved on to it: the current one is over
+            current = upcoming
+        elif current is not None and current.source.exhausted:
+            return False  # its last packet has gone out (the queue hasn't heard of its end yet): nothing to cut
         if current is None or current.interrupted:
             return False
-        if current.source.exhausted:
-            return False  # its last packet has gone out (the queue hasn't heard of its end yet): nothing to cut
         current.interrupted = True
-        voice = self._voice()
-        if voice is not None and voice.source is current.source:
-            voice.stop()  # the player's `after` callback ends the item
-        else:
-            current.cancel()  # not playing yet: its wait for audio ends at once
+        current.cancel()  # its source ends: the stream moves to the next at once (or it never starts)
         return True
 
     def stop(self, *, tell: str | None = None, except_user: int | None = None) -> int:
@@ -144,8 +148,8 @@ class SpeechQueue:
             dropped.append(upcoming.item)
             self._close(upcoming)
         current = self._current
-        if current is not None and not current.interrupted and not current.source.exhausted:
-            dropped.append(current.item)  # (an exhausted one was heard to its end: nothing of it was dropped)
+        if current is not None and not current.interrupted:
+            dropped.append(current.item)
         self.skip()
         if tell is not None:
             for item in dropped:
@@ -182,6 +186,8 @@ class SpeechQueue:
                 return "queued"
         upcoming = self._next
         if upcoming is not None and upcoming.item.key == key:
+            if not take_back(self._stream, upcoming):
+                return None  # the stream has started it
             self._next = self._start(replace(upcoming.item, text=text))
             self._close(upcoming)
             self._kick()
@@ -205,6 +211,9 @@ class SpeechQueue:
         (which awaits the store) must not lose the race against the voice join that would start it. Taken at once,
         before the block's first ``await``."""
         self._held[key] = self._held.get(key, 0) + 1
+        upcoming = self._next
+        if upcoming is not None and upcoming.item.key == key:
+            take_back(self._stream, upcoming)  # handed to the stream ahead of its turn: not until it is judged
         try:
             yield
         finally:
@@ -212,6 +221,7 @@ class SpeechQueue:
             if left > 0:
                 self._held[key] = left
             self._released.set()
+            self._kick()  # it may be handed to the stream now
 
     async def _wait_until_released(self, utterance: Utterance) -> None:
         key = utterance.item.key
@@ -223,15 +233,15 @@ class SpeechQueue:
         """The item with ``key`` is downloading ahead of being heard (an edit starts its download again)."""
         current, upcoming = self._current, self._next
         if upcoming is not None and upcoming.item.key == key:
-            return True
+            return not upcoming.started
         return current is not None and current.item.key == key and not current.started and not current.interrupted
 
     def text_of(self, key: int) -> str | None:
         """The text of the queued or prefetched item with ``key`` (not one being spoken)."""
         for item in self._items():
             if item.key == key:
-                current = self._current
-                return None if current is not None and current.item is item and current.started else item.text
+                heard = [u for u in (self._current, self._next) if u is not None and u.item is item and u.started]
+                return None if heard else item.text
         return None
 
     async def told(self) -> None:
@@ -300,34 +310,44 @@ class SpeechQueue:
                 await utterance.discard()
 
     async def _speak(self, utterance: Utterance) -> None:
-        if not await self._wait_ready(utterance):
-            if utterance.error is not None and not utterance.interrupted:
-                await _tell(utterance.item, describe_error(utterance.error))
-            return
-        voice = await self._connected_voice()
-        await self._wait_until_released(utterance)
-        if voice is None or utterance.interrupted:
-            if not utterance.interrupted:
-                await _tell(utterance.item, NOT_CONNECTED)
-            return
-        finished = self._play(voice, utterance)
+        finished = utterance.playing
+        if finished is None:  # not handed to the stream ahead of its turn
+            if not await self._wait_ready(utterance):
+                if utterance.error is not None and not utterance.interrupted:
+                    await _tell(utterance.item, describe_error(utterance.error))
+                return
+            voice = await self._connected_voice()
+            await self._wait_until_released(utterance)
+            if voice is None or utterance.interrupted:
+                if not utterance.interrupted:
+                    await _tell(utterance.item, NOT_CONNECTED)
+                return
+            finished = self._play(voice, utterance)
         while not finished.done():
             if self._next is None and self._queue:
                 self._next = self._start(self._queue.popleft())
+            next_ready = self._hand_next()
             self._wakeup.clear()
             wakeup: asyncio.Future[bool] = asyncio.ensure_future(self._wakeup.wait())
-            await asyncio.wait((finished, wakeup), return_when=asyncio.FIRST_COMPLETED)
+            waits: set[asyncio.Future[Any]] = {finished, wakeup}
+            if next_ready is not None:
+                waits.add(next_ready)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             wakeup.cancel()
+            if next_ready is not None:
+                next_ready.cancel()
         player_error = finished.result()
+        voice = self._voice()
         if player_error is not None:
             log.error("voice player failed", exc_info=player_error)
             await _tell(utterance.item, PLAYBACK_FAILED)
         elif utterance.downloaded and utterance.error is not None:
             await _tell(utterance.item, describe_error(utterance.error))
-        elif not utterance.source.played_to_end and not utterance.interrupted and not voice.is_connected():
-            # discord.py ends playback quietly when the voice connection is lost for good.
+        elif not utterance.source.played_to_end and not utterance.interrupted and not (voice and voice.is_connected()):
+            # discord.py ends playback quietly when the voice connection is lost for good (an item handed to the
+            # stream ahead of its turn may not have started).
             utterance.interrupted = True
-            await _tell(utterance.item, DISCONNECTED)
+            await _tell(utterance.item, DISCONNECTED if utterance.started else NOT_CONNECTED)
 
     async def _wait_ready(self, utterance: Utterance) -> bool:
         """:meth:`Utterance.wait_ready`, telling the member if their turn has come but the request waits for a
@@ -342,39 +362,31 @@ class SpeechQueue:
             ready.cancel()
 
     def _play(self, voice: discord.VoiceClient, utterance: Utterance) -> asyncio.Future[Exception | None]:
-        loop = asyncio.get_running_loop()
-        finished: asyncio.Future[Exception | None] = loop.create_future()
-
-        def resolve(error: Exception | None) -> None:
-            if not finished.done():
-                finished.set_result(error)
-
-        def after(error: Exception | None) -> None:  # runs in discord.py's player thread
-            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
-                loop.call_soon_threadsafe(resolve, error)
-
-        if voice.is_playing() or voice.is_paused():
-            voice.stop()  # our own finished player can still claim to be playing (see discordpy-voice.md §0.5)
+        """Hand ``utterance`` to the stream ``voice`` plays, starting a stream (and discord.py's player) if it has
+        none running. It counts as heard from now on."""
         utterance.started = True
-        voice.play(utterance.source, after=after)  # Opus packets: discord.py sends them as they are
+        stream = self._stream
+        finished = hand(stream, utterance) if stream is not None and voice.source is stream else None
+        if finished is None:
+            self._stream, finished = start_stream(voice, utterance)
         return finished
 
+    def _hand_next(self) -> asyncio.Future[None] | None:
+        """Hand the next item to the stream once it has audio, so it follows this one without a gap. Returns what
+        to wait for before trying again (its audio), or None."""
+        upcoming, stream = self._next, self._stream
+        if upcoming is None or upcoming.playing is not None or upcoming.interrupted or stream is None:
+            return None
+        if upcoming.item.key is not None and upcoming.item.key in self._held:
+            return None  # an edit is being judged: the release kicks the loop
+        if not upcoming.source.is_ready:
+            return asyncio.ensure_future(upcoming.source.wait_ready())
+        if upcoming.source.has_audio:  # no audio: it failed, and its turn will say so
+            hand(stream, upcoming)
+        return None
+
     async def _connected_voice(self) -> discord.VoiceClient | None:
-        """The session's voice client once it is connected, waiting for a join that is under way."""
-        deadline = asyncio.get_running_loop().time() + self._settings.connect_timeout
-        while True:
-            voice = self._voice()
-            if voice is not None and voice.is_connected():
-                return voice
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                return None
-            self._voice_changed.clear()
-            try:
-                async with asyncio.timeout(remaining):
-                    await self._voice_changed.wait()
-            except TimeoutError:
-                return None
+        return await connected_voice(self._voice, self._voice_changed, self._settings.connect_timeout)
 
     def _tell_later(self, item: SpeechItem, message: str) -> None:
         task = asyncio.create_task(_tell(item, message), name=_TELL)

@@ -51,7 +51,10 @@ class Utterance:
         self.error: AsyncFlowError | None = None
         """Why the download ended early, if it did. Audio that arrived before it is still played."""
         self.started = False
-        """Handed to the voice client: from now on it is being heard, and can no longer be revised."""
+        """Being heard (its first packet was read): it can no longer be revised. Set in the player thread for an
+        utterance handed to the stream ahead of its turn (see :attr:`playing`)."""
+        self.playing: asyncio.Future[Exception | None] | None = None
+        """Handed to the server's stream: resolved once the stream is done with it (with the player's error)."""
         self.interrupted = False
         """Cut off on purpose (skip, stop, leave) or already reported as cut off: say nothing more about it."""
         self.from_cache = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import discord
 
@@ -167,3 +168,24 @@ async def disconnect(voice: discord.VoiceClient) -> None:
         await asyncio.wait_for(voice.disconnect(force=True), timeout=10)
     except TimeoutError:
         log.warning("voice disconnect timed out in guild %s", voice.guild.id)
+
+
+async def connected_voice(
+    current: Callable[[], discord.VoiceClient | None], changed: asyncio.Event, wait_s: float
+) -> discord.VoiceClient | None:
+    """The voice client ``current()`` gives once it is connected, waiting up to ``wait_s`` seconds for a join under way
+    (``changed`` is set whenever the session has a new voice client)."""
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while True:
+        voice = current()
+        if voice is not None and voice.is_connected():
+            return voice
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return None
+        changed.clear()
+        try:
+            async with asyncio.timeout(remaining):
+                await changed.wait()
+        except TimeoutError:
+            return None
