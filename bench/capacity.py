@@ -79,7 +79,7 @@ class Run:
     """Streams that played to their end within the budget."""
     notes: dict[str, float] = field(default_factory=dict)
     threads_cpu_s: dict[str, float] = field(default_factory=dict)
-    """CPU seconds by kind of thread (``bench/where.py``; 10 ms resolution, ended threads up to their last poll)."""
+    """CPU seconds by kind of thread (``bench/where.py``)."""
 
     @property
     def cpu_ms_per_audio_s(self) -> float:
@@ -147,7 +147,6 @@ async def measure(bench: Bench, design: Design, streams: int, play: Callable[[fl
     pending = set(tasks)
     while pending and time.perf_counter() < deadline:
         _, pending = await asyncio.wait(pending, timeout=min(0.5, deadline - time.perf_counter()))
-        threads.poll()
     cpu, stand_in, wall = time.process_time() - cpu, bench.server.cpu_s - stand_in, time.perf_counter() - wall
     others = max(0.0, machine_busy_s() - busy - cpu - stand_in)  # /proc's 10 ms ticks can undershoot a little
     by_role = threads.stop()

@@ -16,6 +16,7 @@ from typing import cast
 import discord
 from discord.player import AudioPlayer
 
+from bench.where import thread_ending
 from bench.wire import Wire, WireSink
 from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.audio.formats import FRAME_BYTES
@@ -73,7 +74,11 @@ Start = Callable[[discord.AudioSource, WireSink, Callable[[Exception | None], No
 def thread_per_stream(
     source: discord.AudioSource, sink: WireSink, after: Callable[[Exception | None], None]
 ) -> Callable[[], None]:
-    player = AudioPlayer(source, cast(discord.VoiceClient, sink), after=after)
+    def ending(error: Exception | None) -> None:  # in the player thread, as it ends
+        thread_ending()
+        after(error)
+
+    player = AudioPlayer(source, cast(discord.VoiceClient, sink), after=ending)
     player.start()
     return player.stop
 

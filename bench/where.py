@@ -1,8 +1,8 @@
 """Where the CPU goes: CPU time per kind of thread, and a sampling profile, without py-spy.
 
-* :class:`ThreadCpu` reads every thread's CPU time from ``/proc/self/task/<tid>/stat`` and sums it by the
-  thread's role (its name without the per-instance suffix: ``audio-player``, ``asyncflow-opus``, the event
-  loop's ``MainThread``, ...). Threads that ended during the run are covered by the process total.
+* :class:`ThreadCpu` sums CPU time by the thread's role (its name without the per-instance suffix:
+  ``audio-player``, ``asyncflow-opus``, the event loop's ``MainThread``, ...): threads still alive at the end
+  from ``/proc/self/task/<tid>/stat``, threads that end before it from ``time.thread_time()`` as they end.
 * :class:`Sampler` is a thread that wakes every ``interval`` and notes, for each other thread, the innermost
   frame of its Python stack that is in one of ``ours`` (a few path fragments) and the innermost frame of
   all; counted per role, it says where each kind of thread spends its wall time (running or waiting).
@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable
 from types import FrameType
 
@@ -45,34 +46,48 @@ def _thread_cpu_s(native_id: int) -> float | None:
 
 
 class ThreadCpu:
-    """``cpu = ThreadCpu(); ...; cpu.stop()`` then ``cpu.by_role``: CPU seconds per role over the interval.
+    """``cpu = ThreadCpu(); ...; cpu.stop()``: CPU seconds per role over the interval.
 
-    Threads are looked at when :meth:`poll` is called (call it now and then during a run: a thread that ends
-    between two polls is counted up to the last poll)."""
+    Threads alive at :meth:`stop` are read from ``/proc`` then (reading every thread takes ~50 us each and holds
+    the GIL, so it is not done during a run). A thread that ends before calls :func:`thread_ending` as it ends
+    (discord.py's player threads do, in their ``after`` callback: see ``bench/designs.py``)."""
+
+    current: ThreadCpu | None = None
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._start: dict[int, float] = {}
-        self._last: dict[int, tuple[str, float]] = {}
-        self.poll(first=True)
-
-    def poll(self, *, first: bool = False) -> None:
+        self._ended: dict[int, tuple[str, float]] = {}
         for thread in threading.enumerate():
-            native = thread.native_id
-            if native is None:
-                continue
-            cpu = _thread_cpu_s(native)
-            if cpu is None:
-                continue
-            self._start.setdefault(native, cpu if first else 0.0)  # a thread started since: all its CPU counts
-            self._last[native] = (role(thread.name), cpu)
+            cpu = _thread_cpu_s(thread.native_id) if thread.native_id is not None else None
+            if thread.native_id is not None and cpu is not None:
+                self._start[thread.native_id] = cpu
+        ThreadCpu.current = self
+
+    def ended(self, name: str, native_id: int, cpu_s: float) -> None:
+        with self._lock:
+            self._ended.setdefault(native_id, (role(name), cpu_s))
 
     def stop(self) -> dict[str, float]:
-        self.poll()
+        ThreadCpu.current = None
         by_role: collections.defaultdict[str, float] = collections.defaultdict(float)
-        for native, (name, cpu) in self._last.items():
-            by_role[name] += cpu - self._start.get(native, 0.0)
-        self.by_role = dict(by_role)
-        return self.by_role
+        with self._lock:
+            for native, (name, ended_cpu) in self._ended.items():
+                by_role[name] += ended_cpu - self._start.get(native, 0.0)
+            for thread in threading.enumerate():
+                tid = thread.native_id
+                cpu = _thread_cpu_s(tid) if tid is not None and tid not in self._ended else None
+                if tid is not None and cpu is not None:
+                    by_role[role(thread.name)] += cpu - self._start.get(tid, 0.0)  # started since: all of it
+        return dict(by_role)
+
+
+def thread_ending() -> None:
+    """Report the calling thread's CPU to the :class:`ThreadCpu` measuring now, if any (call it as it ends)."""
+    measuring = ThreadCpu.current
+    native = threading.get_native_id()
+    if measuring is not None:
+        measuring.ended(threading.current_thread().name, native, time.thread_time())
 
 
 class Sampler(threading.Thread):
