@@ -69,7 +69,10 @@ class AsyncFlowClient:
                 write=settings.connect_timeout,
                 pool=settings.first_byte_timeout,
             ),
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            # No cap on connections: each speaking server holds one for as long as its download runs, so a cap of
+            # N made server N+1 wait for another's speech to end, then fail as "AsyncFlow did not answer within
+            # 20 s" (bench/connections.py). The plan's limit is max_concurrent_requests.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
             transport=transport,
             follow_redirects=False,
         )
