@@ -1,6 +1,7 @@
 """How many servers can speak at once and stay on time: three designs, side by side, in one run.
 
 ``python -m bench.capacity [--streams 1 10 50 100 150 200] [--seconds 20] [--json] [--quick]``
+``[--designs players ours pacer] [--wire discord|held] [--pool fifo|urgent] [--profile]``
 
 For each stream count, one after the other in the same process:
 
@@ -20,7 +21,14 @@ Discord). Streams start at random moments within one 20 ms frame. CPU is this pr
 thread) over the run, per second of audio per stream; the stand-in's is its own, read from ``/proc``.
 
 On time: p99 of the gaps between a stream's packets at most 25 ms, no gap under 10 ms (no burst), and no
-packet of silence because a download fell behind; every stream played to its end within the time budget.
+packet of silence because a download fell behind; every stream played to its end within the time budget
+(1.5 x ``--seconds`` + 10 s a design, so the default run takes about 10 minutes). A design's capacity is the
+largest count on time with every smaller count on time too.
+
+Where it falls short: the CPU each kind of thread used is printed (``bench/where.py``), ``--profile`` adds a
+sampling profile of every thread (it slows the run), and two prototypes of fixes can stand in:
+``--wire held`` (``bench/wire.py``: the same packets, sent without letting go of the GIL) and ``--pool urgent``
+(``bench/urgent_pool.py``: the encoder pool serves the least-buffered stream first).
 """
 
 from __future__ import annotations
