@@ -155,6 +155,7 @@ async def speak_all(texts: Sequence[str], cache: PhraseCache | None) -> tuple[in
     loop = asyncio.get_running_loop()
     server = FakeAsyncFlow()
     server.ms_per_char = MS_PER_CHAR
+    server.chunk_bytes = 64 * 1024  # what is counted is text, not audio: fewer, bigger chunks to encode and drain
     await server.start()
     client = AsyncFlowClient(AsyncFlowSettings(base_url=server.base_url), DEFAULT_API_KEY)
     try:
@@ -164,7 +165,9 @@ async def speak_all(texts: Sequence[str], cache: PhraseCache | None) -> tuple[in
             if not await utterance.wait_ready():
                 raise RuntimeError(f"no audio for {text!r}: {utterance.error}")
             while source.read():  # noqa: ASYNC110 - play it out as fast as it downloads; read() is polled
-                await asyncio.sleep(0)
+                # Empty: the packets are still being encoded in the pool's threads. Spinning on read() here would
+                # hold the GIL those threads need to hand their packets back (minutes instead of seconds).
+                await asyncio.sleep(0 if source.buffered_frames else 0.001)
             await utterance.discard()
             if utterance.error is not None:
                 raise RuntimeError(f"{text!r} failed: {utterance.error}")

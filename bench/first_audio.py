@@ -8,10 +8,12 @@ not share our GIL), pacing real espeak-ng speech at ``--realtime-factor`` x real
 length (~2 s and ~20 s) the two approaches are measured alternately, ``--repeats`` times each:
 
 * **stream** (ours): the /say path. An ``Utterance`` is created (that starts the download through the shared
-  ``AsyncFlowClient``), ``wait_ready()``, then discord.py's real ``AudioPlayer`` pulls frames from the
-  ``StreamingAudioSource`` into a duck-typed voice client that records when the first 3840-byte frame arrives.
+  ``AsyncFlowClient``), ``wait_ready()``, then discord.py's real ``AudioPlayer`` pulls packets from the
+  ``StreamingAudioSource`` (Opus, encoded as the PCM arrived) into a duck-typed voice client that records when
+  the first one arrives.
 * **ffmpeg** (what most bots do): ``httpx`` downloads the whole body, then ``discord.FFmpegPCMAudio`` pipes
-  those bytes through a real ffmpeg process and the same ``AudioPlayer`` hands its frames to the same sink.
+  those bytes through a real ffmpeg process and the same ``AudioPlayer`` hands its PCM frames to the same sink
+  (which a voice client would still Opus-encode: under a millisecond, not counted).
 
 Clock: both start when the request is handled (before the utterance / the download is created) and stop
 when the first frame reaches the sink. Server TTFB is measured per request at the HTTP transport: from the
@@ -36,6 +38,7 @@ from typing import Any, Literal, cast
 
 import discord
 import httpx
+from discord.opus import OPUS_SILENCE
 from discord.player import AudioPlayer
 
 from bench.stand_in import ServerProcess
@@ -115,7 +118,10 @@ class TimingTransport(httpx.AsyncBaseTransport):
 
 
 class FirstFrameSink(PlayerSink):
-    """Stands where discord.py's VoiceClient stands for ``AudioPlayer``: notes the first PCM frame, drops the rest."""
+    """Stands where discord.py's VoiceClient stands for ``AudioPlayer``: notes the first frame, drops the rest.
+
+    A frame is what the source handed the player: a 3840-byte PCM frame from FFmpeg (``encode=True``: the voice
+    client would encode it next) or one of our Opus packets (``encode=False``: ready to send)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
@@ -124,10 +130,12 @@ class FirstFrameSink(PlayerSink):
         self._loop = loop
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
-        if not encode or self.first_frame_at is not None:
-            return
-        if len(data) != FRAME_BYTES:
-            raise ValueError(f"the audio source returned {len(data)} bytes, not one frame")
+        if data is OPUS_SILENCE or self.first_frame_at is not None:
+            return  # the silence discord.py's player sends as it ends
+        if encode and len(data) != FRAME_BYTES:
+            raise ValueError(f"the audio source returned {len(data)} bytes of PCM, not one frame")
+        if not encode and not (isinstance(data, bytes) and 0 < len(data) < FRAME_BYTES):
+            raise ValueError(f"the audio source returned {len(data)} bytes, not one Opus packet")
         self.first_frame_at = time.perf_counter()
         self._loop.call_soon_threadsafe(self._resolve)
 

@@ -5,11 +5,12 @@
 The AsyncFlow stand-in runs in its own child process on 127.0.0.1 (its memory, which holds the whole
 rendered answer, is not counted) and sends real espeak-ng speech as fast as the client takes it. Each case
 runs in a fresh Python process that does what /say does (shared ``AsyncFlowClient``, ``Utterance``,
-``StreamingAudioSource``) and lets discord.py's real ``AudioPlayer`` pull every frame into a sink that
-discards it. To play 10 minutes in seconds, the player's 20 ms pacing is switched off (``DELAY = 0``, a
-subclass of ``AudioPlayer`` with nothing else changed): ``source.read()`` is driven in a tight loop by the
-player's own loop. Because the loop never waits, it takes silence frames whenever the download lags; those
-are counted separately and do not change what is buffered. At the end the process reports its peak resident
+``StreamingAudioSource``, which encodes to Opus as the PCM arrives) and lets discord.py's real ``AudioPlayer``
+pull every packet into a sink that counts and discards it. To play 10 minutes in seconds, the player's 20 ms
+pacing is switched off (``DELAY = 0``, a subclass of ``AudioPlayer`` with nothing else changed):
+``source.read()`` is driven in a tight loop by the player's own loop. Because the loop never waits, it takes
+silence packets whenever the download (or the encoding) lags; those are counted separately and do not change
+what is buffered. At the end the process reports its peak resident
 set size (``getrusage(RUSAGE_SELF).ru_maxrss``).
 """
 
@@ -27,6 +28,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 import discord
+from discord.opus import OPUS_SILENCE
 from discord.player import AudioPlayer
 
 from bench.first_audio import text_for
@@ -48,18 +50,18 @@ def peak_rss_mb() -> float:
 
 
 class DiscardSink(PlayerSink):
-    """Stands where discord.py's VoiceClient stands for ``AudioPlayer``: counts frames and drops them."""
+    """Stands where discord.py's VoiceClient stands for ``AudioPlayer``: counts the Opus packets and drops them."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop)
-        self.frames = 0
+        self.packets = 0
 
     def send_audio_packet(self, data: bytes, *, encode: bool = True) -> None:
-        if not encode:
-            return
-        if len(data) != FRAME_BYTES:
-            raise ValueError(f"the audio source returned {len(data)} bytes, not one frame")
-        self.frames += 1
+        if data is OPUS_SILENCE:
+            return  # the silence discord.py's player sends as it ends
+        if encode or not isinstance(data, bytes) or not 0 < len(data) < FRAME_BYTES:
+            raise ValueError(f"the audio source returned {len(data)} bytes (encode={encode}), not an Opus packet")
+        self.packets += 1
 
 
 class UnpacedAudioPlayer(AudioPlayer):
@@ -109,6 +111,8 @@ async def play_one(base_url: str, endpoint: str, seconds: float) -> dict[str, An
         await utterance.discard()
         if player_error is not None or utterance.error is not None:
             raise RuntimeError(f"playback failed: {player_error or utterance.error}")
+        if sink.packets != source.frames_played + source.silence_frames:
+            raise RuntimeError(f"the sink got {sink.packets} packets of the source's {source.frames_played} + silence")
         return {
             "endpoint": endpoint,
             "seconds": seconds,
@@ -163,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"\nPeak RSS of a fresh bot-side process playing one utterance to the end ({args.repeats} process(es) per "
-        "case, median); player unpaced (DELAY=0), frames discarded."
+        "case, median); player unpaced (DELAY=0), packets discarded."
     )
     header = (
         f"{'endpoint':8} {'length':>7} {'audio frames':>13} {'silence':>8} {'wall s':>7} "
