@@ -11,6 +11,7 @@ change; discarded downloads are closed in the background.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -148,8 +149,8 @@ class SpeechQueue:
             dropped.append(upcoming.item)
             self._close(upcoming)
         current = self._current
-        if current is not None and not current.interrupted:
-            dropped.append(current.item)
+        if current is not None and not current.interrupted and not current.source.exhausted:
+            dropped.append(current.item)  # (an exhausted one was heard to its end: nothing of it was dropped)
         self.skip()
         if tell is not None:
             for item in dropped:
