@@ -6,13 +6,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tests.soak_ledger import Action, Item, Segment, frames_for, segments, timeline
+from cogs.engine.words import STOPPED_BY_SOMEONE, cut_short
+from tests.soak_ledger import PAUSE_MS, Action, Item, Segment, frames_for, segments, timeline
 from tests.soak_operations import Soak
 
 FULL_TOLERANCE = 3
 """Frames a text heard in full may differ from its transcript's length (fades at both ends, rounding)."""
 CUT_LAG_S = 0.1
 """A text cut off by a skip, stop or delete stops being heard within this long after it (a few ms, usually)."""
+TAIL_S = PAUSE_MS / 1000 + 0.01
+"""... and may come this long after its last loud frame: the text's closing pause was still being played."""
 EDIT_LAG_S = 0.25
 """... and by an edit to start with the ignore prefix within this long (the edit is judged first: the store is read)."""
 START_MARGIN_S = 0.1
@@ -23,7 +26,10 @@ READ_WINDOW_S = 2.0
 MAX_ATTEMPTS = 120
 """Matches of what was heard to the items tried at most, looking for one that accounts for every item."""
 
-STOPPED = "Someone used /stop, so your message wasn't spoken."
+STOPPED = STOPPED_BY_SOMEONE
+"""Told to a member whose message someone's /stop dropped before any of it was heard ..."""
+STOPPED_REST = cut_short(STOPPED_BY_SOMEONE)
+"""... and to one who had heard the start of it."""
 TOLD_CHANNEL = re.compile(r"^(?:🔊 Speaking in|Queued in) <#(\d+)>")
 BUSY = re.compile(r"^I'm speaking in <#(\d+)> right now — join that channel, or wait until I'm done\.$")
 QUEUE_FULL = re.compile(r"^The queue is full \(\d+ messages\) — wait a moment and try again\.$")
@@ -69,7 +75,7 @@ class Judge:
         """What may have cut ``segment`` off: its own withdrawal (True), or these skips and stops."""
 
         def near(at: float, lag: float = CUT_LAG_S) -> bool:
-            return -0.01 <= segment.end - at <= lag
+            return -TAIL_S <= segment.end - at <= lag
 
         own = item.withdrawn_at is not None and near(item.withdrawn_at, self.withdrawal_lag(item))
         return own, [action for action in self.ledger.actions if near(action.at)]
@@ -106,8 +112,10 @@ class Judge:
             return f"started after its {item.withdrawn_by}"
         if withdrawn is not None and segment.end > withdrawn + self.withdrawal_lag(item):
             return f"went on after its {item.withdrawn_by}"
-        stopped = item.conversation is not None and STOPPED in item.conversation.texts
-        if stopped and not [a for a in self.cuts(item, segment)[1] if a.name == "stop"]:
+        told = item.conversation.texts if item.conversation is not None else []
+        if STOPPED in told:
+            return "heard, but its member was told a /stop dropped it before it was spoken"
+        if STOPPED_REST in told and not [a for a in self.cuts(item, segment)[1] if a.name == "stop"]:
             return "heard, and not cut off by a /stop, but its member was told it was stopped"
         if item.edits and segment.first_loud > item.edits[-1] + START_MARGIN_S:  # it can only be heard as edited
             edited = [frames_for(t) for t in self.transcripts if t.endswith(item.readable)]
@@ -234,7 +242,7 @@ class Judge:
         for action in self.ledger.actions:
             if action.name != "skip" or self.used.get(id(action)):
                 continue
-            cut = [seg for seg in heard if -0.01 <= seg.end - action.at <= CUT_LAG_S]
+            cut = [seg for seg in heard if -TAIL_S <= seg.end - action.at <= CUT_LAG_S]
             # ... or it skipped an item before it was heard, one that needn't have been heard (deleted since, or
             # perhaps never read), so it was not counted on the skip.
             unheard = [
@@ -324,7 +332,7 @@ class Judge:
             return None if item.withdrawn_at is not None or not self.readable_for_sure(item) else window
         if item.conversation is None or self.told_channel(item) is None:
             return None
-        if STOPPED in item.conversation.texts:
+        if STOPPED in item.conversation.texts or STOPPED_REST in item.conversation.texts:
             return [a for a in window if a.name == "stop"]
         return self.not_told(item, window)
 
@@ -356,7 +364,7 @@ class Judge:
             self.problems.append(f"{item.tag}: the member was never answered")
             return "say: unanswered", None
         first, rest = texts[0], texts[1:]
-        if [t for t in rest if t != STOPPED]:
+        if [t for t in rest if t not in (STOPPED, STOPPED_REST)]:
             self.problems.append(f"{item.tag}: the member was told {texts}")
         told = self.told_channel(item)
         if told is None:
@@ -373,7 +381,7 @@ class Judge:
             return ("say: refused, busy elsewhere" if busy else "say: refused, queue full"), None
         if told not in self.ledger.channels_of(item.member, item.submitted, item.submitted + 3):
             self.problems.append(f"{item.tag}: told <#{told}>, but the member was in <#{item.channel}>")
-        stopped = STOPPED in rest
+        stopped = STOPPED in rest or STOPPED_REST in rest
         if heard is not None:
             _, others = self.cuts(item, heard.segment)
             if heard.full:

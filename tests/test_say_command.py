@@ -174,6 +174,25 @@ async def test_stop_tells_the_others_whose_messages_were_dropped(harness: BotHar
     assert not any("Someone used" in text for text in harness.fake.conversations[0].texts)  # Alice knows
 
 
+async def test_stop_tells_a_member_part_way_through_their_message_that_the_rest_wasnt_spoken(
+    harness: BotHarness,
+) -> None:
+    alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)
+    bob = harness.fake.add_member("Bob", voice_channel_id=harness.fake.voice_channel_id)
+    carol = harness.fake.add_member("Carol", voice_channel_id=harness.fake.voice_channel_id)
+    harness.fake.build_guild()
+    alices = await harness.say(alice, "A long first message that Bob stops while it is being heard")
+    carols = await harness.say(carol, "Carol's queued message")
+    await harness.wait_until_speaking()
+
+    stopper = await harness.fake.run_command(bob, "stop")
+
+    assert stopper.texts == ["⏹️ Stopped and cleared 2 messages."]
+    await alices.wait_for("Someone used /stop, so the rest of your message wasn't spoken.")
+    await carols.wait_for("Someone used /stop, so your message wasn't spoken.")
+    assert 0 < loud_frames(harness.voice.heard()) < len("A long first message that Bob stops") * 50 / 20
+
+
 async def test_a_disconnect_from_outside_clears_the_queue_tells_members_and_say_works_again(
     harness: BotHarness,
 ) -> None:
@@ -209,7 +228,7 @@ async def test_a_voice_connection_that_drops_for_good_is_reported_to_every_waiti
 
     harness.voice.drop_connection()  # discord.py waits `timeout` for a reconnect, then ends playback quietly
 
-    await first.wait_for("I was disconnected from the voice channel, so your message wasn't spoken.")
+    await first.wait_for("I was disconnected from the voice channel, so the rest of your message wasn't spoken.")
     await second.wait_for("I'm not connected to a voice channel any more, so your message wasn't spoken.")
 
 
@@ -295,7 +314,8 @@ async def test_deleting_the_bots_voice_channel_stops_it_tells_everyone_and_say_w
 
     fake.delete_channel(fake.voice_channel_id)
     deleted = "My voice channel was deleted, so your message wasn't spoken."
-    await first.wait_for(deleted)
+    cut_off = "My voice channel was deleted, so the rest of your message wasn't spoken."  # Alice heard its start
+    await first.wait_for(cut_off)
     await second.wait_for(deleted)
     # Discord then also reports the bot's voice state as gone: nobody is told twice.
     member, before, after = fake.move_member(BOT_ID, None)
@@ -304,7 +324,7 @@ async def test_deleting_the_bots_voice_channel_stops_it_tells_everyone_and_say_w
 
     assert fake.guild.voice_client is None
     assert not voice.is_connected()
-    assert first.texts.count(deleted) == 1 and second.texts.count(deleted) == 1
+    assert first.texts.count(cut_off) == 1 and second.texts.count(deleted) == 1
     assert harness.server.in_flight == 0
     fake.move_member(alice, fake.other_voice_channel_id)
     again = await harness.say(alice, "Over here now")
@@ -327,7 +347,7 @@ async def test_losing_the_speak_permission_mid_message_stops_leaves_and_say_expl
         f"I lost the Speak permission in {lounge}, so I left and your message wasn't spoken. "
         "Ask an admin to give it back."
     )
-    await first.wait_for(lost)
+    await first.wait_for(lost.replace("your message", "the rest of your message"))
     await second.wait_for(lost)
     await harness.wait_until_quiet()
     sent = await _voice_goes_quiet(voice)
@@ -357,7 +377,7 @@ async def test_a_role_change_that_takes_connect_and_speak_away_is_named_in_full(
         f"I lost the Connect and Speak permissions in <#{fake.voice_channel_id}>, so I left and your message "
         "wasn't spoken. Ask an admin to give them back."
     )
-    await first.wait_for(lost)
+    await first.wait_for(lost.replace("your message", "the rest of your message"))
     await second.wait_for(lost)
     await harness.wait_until_quiet()
     assert fake.guild.voice_client is None
@@ -372,7 +392,7 @@ async def test_a_server_mute_clears_the_queue_the_bot_stays_and_say_works_after_
 
     harness.bot.dispatch("voice_state_update", *fake.server_mute_bot(True))
     muted = f"A moderator server-muted me in {lounge}, so your message wasn't spoken."
-    await first.wait_for(muted)
+    await first.wait_for(muted.replace("your message", "the rest of your message"))
     await second.wait_for(muted)
     await harness.wait_until_quiet()
     sent = await _voice_goes_quiet(harness.voice)
@@ -659,7 +679,7 @@ async def test_moved_to_a_stages_audience_mid_message_the_bot_stops_and_says_why
     audience = (
         f"A stage moderator moved me to the audience in <#{fake.stage_channel_id}>, so your message wasn't spoken."
     )
-    await first.wait_for(audience)
+    await first.wait_for(audience.replace("your message", "the rest of your message"))
     await second.wait_for(audience)
     await harness.wait_until_quiet()
     assert harness.voice.is_connected()

@@ -36,7 +36,7 @@ from tests.asyncflow_server import FakeAsyncFlow
 from tests.audio_checks import loud_frames
 from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
-from tests.soak_judge import FULL_TOLERANCE, STOPPED, Judge
+from tests.soak_judge import FULL_TOLERANCE, STOPPED, STOPPED_REST, Judge
 from tests.soak_ledger import MS_PER_CHAR, PAUSE_MS, frames_for
 from tests.soak_operations import Soak
 
@@ -49,7 +49,7 @@ JOIN_LATENCY_S = 0.3
 REALTIME_FACTOR = 3.0
 """The stand-in streams three times faster than real time: the next text is downloading while one is heard, and
 texts posted in a burst queue up behind it."""
-CHANNEL_NOTICES_ALLOWED = {f"⚠️ {STOPPED}"}
+CHANNEL_NOTICES_ALLOWED = {f"⚠️ {STOPPED}", f"⚠️ {STOPPED_REST}"}
 """What may be posted in the read channel: a read message dropped by /stop is told there (quietly, once a while)."""
 
 

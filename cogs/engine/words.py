@@ -38,6 +38,12 @@ LEFT_BY_SOMEONE = "Someone used /leave, so your message wasn't spoken."
 LEFT_ALONE = "Nobody was left in my voice channel, so I left and your message wasn't spoken."
 PLAYBACK_FAILED = "Playing your message failed part-way through — try again."
 
+
+def cut_short(news: str) -> str:
+    """``news`` (one of the above) for a member who had already heard the start of their message."""
+    return news.replace("your message wasn't spoken", "the rest of your message wasn't spoken")
+
+
 # -- why a text is not taken -----------------------------------------------------------------------
 
 QUEUE_FULL_NOTICE = "Skipping some messages: too many are waiting to be read. I'll catch up with new ones."

@@ -29,6 +29,7 @@ from ..words import (
     DISCONNECTED,
     NOT_CONNECTED,
     PLAYBACK_FAILED,
+    cut_short,
     describe_error,
     waiting_for_slot_message,
 )
@@ -142,20 +143,20 @@ class SpeechQueue:
 
         With ``tell``, every member whose message was dropped (but ``except_user``) is told so.
         """
-        dropped = list(self._queue)
+        dropped = [(item, False) for item in self._queue]  # (item, whether its member heard the start of it)
         self._queue.clear()
         upcoming, self._next = self._next, None
         if upcoming is not None:
-            dropped.append(upcoming.item)
+            dropped.append((upcoming.item, upcoming.started))
             self._close(upcoming)
         current = self._current
         if current is not None and not current.interrupted and not current.source.exhausted:
-            dropped.append(current.item)  # (an exhausted one was heard to its end: nothing of it was dropped)
+            dropped.append((current.item, current.started))  # (an exhausted one was heard to its end)
         self.skip()
         if tell is not None:
-            for item in dropped:
+            for item, heard_start in dropped:
                 if item.requester_id != except_user:
-                    self._tell_later(item, tell)
+                    self._tell_later(item, cut_short(tell) if heard_start else tell)
         return len(dropped)
 
     def withdraw(self, key: int) -> bool:
@@ -317,7 +318,7 @@ class SpeechQueue:
                 if utterance.error is not None and not utterance.interrupted:
                     await _tell(utterance.item, describe_error(utterance.error))
                 return
-            voice = await self._connected_voice()
+            voice = await connected_voice(self._voice, self._voice_changed, self._settings.connect_timeout)
             await self._wait_until_released(utterance)
             if voice is None or utterance.interrupted:
                 if not utterance.interrupted:
@@ -348,7 +349,7 @@ class SpeechQueue:
             # discord.py ends playback quietly when the voice connection is lost for good (an item handed to the
             # stream ahead of its turn may not have started).
             utterance.interrupted = True
-            await _tell(utterance.item, DISCONNECTED if utterance.started else NOT_CONNECTED)
+            await _tell(utterance.item, cut_short(DISCONNECTED) if utterance.started else NOT_CONNECTED)
 
     async def _wait_ready(self, utterance: Utterance) -> bool:
         """:meth:`Utterance.wait_ready`, telling the member if their turn has come but the request waits for a
@@ -385,9 +386,6 @@ class SpeechQueue:
         if upcoming.source.has_audio:  # no audio: it failed, and its turn will say so
             hand(stream, upcoming)
         return None
-
-    async def _connected_voice(self) -> discord.VoiceClient | None:
-        return await connected_voice(self._voice, self._voice_changed, self._settings.connect_timeout)
 
     def _tell_later(self, item: SpeechItem, message: str) -> None:
         task = asyncio.create_task(_tell(item, message), name=_TELL)
