@@ -202,10 +202,11 @@ class Judge:
 
     def judge(self) -> dict[str, int]:
         """How every item ended, and every problem in ``problems``. A cut-off stretch of speech may fit more than one
-        of its member's items: if a match leaves an item that no skip or stop can account for, the match is tried
-        again without one of the stretches it could be going to the item it went to (each such stretch in turn,
-        then onwards from the best, and from matches as good), until every item is accounted for (a member would
-        accept any story that fits) or :data:`MAX_ATTEMPTS` matches have been tried."""
+        item: if a match leaves an item that no skip or stop can account for (or a skip that cut off and dropped
+        nothing), the match is tried again without one of the stretches that could be another item's going to the
+        item it went to (each such stretch in turn, then onwards from the best, and from matches as good), until
+        everything is accounted for (a member would accept any story that fits) or :data:`MAX_ATTEMPTS` matches
+        have been tried."""
         heard = self.heard = segments(self.soak.fake.voice_clients, self.soak.tones)
         best: tuple[list[str], dict[int, Heard], dict[int, float], dict[int, list[Item]], dict[str, int]] | None = None
         to_try: list[frozenset[tuple[int, int]]] = [frozenset()]
@@ -217,13 +218,14 @@ class Judge:
             tried.add(forbidden)
             self.problems = []
             outcomes, unplaced = self.attempt(heard, set(forbidden))
+            idle_skips = self.idle_skips(heard)
             improved = best is None or len(self.problems) < len(best[0])
             as_good = improved or (best is not None and len(self.problems) == len(best[0]))
             if improved:
                 best = (self.problems, self.assigned, self.deadlines, self.used, outcomes)
-            if not unplaced:
+            if not unplaced and not idle_skips:
                 break
-            onwards = [forbidden | {pair} for pair in sorted(self.alternatives(unplaced) - forbidden)]
+            onwards = [forbidden | {pair} for pair in sorted(self.alternatives(unplaced, idle_skips) - forbidden)]
             if improved:  # search onwards from the best match so far first ...
                 to_try = onwards + to_try
             elif as_good:  # ... and from one as good after the rest (two stretches may need undoing at once)
@@ -238,7 +240,13 @@ class Judge:
             if as_heard is not None and not as_heard.full:
                 segment = as_heard.segment
                 times = [a.at for a in self.ledger.actions] + ([item.withdrawn_at] if item.withdrawn_at else [])
-                self.lags.append(min(segment.end - at for at in times if segment.end - at >= -0.01))
+                self.lags.append(min(segment.end - at for at in times if segment.end - at >= -TAIL_S))
+        return outcomes
+
+    def idle_skips(self, heard: list[Segment]) -> list[Action]:
+        """The skips of the last match that said they skipped, but cut nothing off and dropped nothing (each is also
+        a problem)."""
+        idle = []
         for action in self.ledger.actions:
             if action.name != "skip" or self.used.get(id(action)):
                 continue
@@ -253,23 +261,27 @@ class Judge:
                 and (item.kind == "read" or self.told_channel(item) is not None)
             ]
             if not cut and not unheard:
+                idle.append(action)
                 self.problems.append(f"a /skip at {action.at:.3f} said it skipped, but nothing was cut off or dropped")
-        return outcomes
+        return idle
 
-    def alternatives(self, unplaced: list[Item]) -> set[tuple[int, int]]:
-        """The (stretch, item) pairs of the last match that another match could undo: those of the members of the
-        items left unaccounted for, heard from a little before each such item until a little after its deadline
-        (the stretch may belong to another of that member's items, and that item to a skip or stop)."""
+    def alternatives(self, unplaced: list[Item], idle_skips: list[Action]) -> set[tuple[int, int]]:
+        """The (stretch, item) pairs of the last match that another match could undo. For an item left unaccounted
+        for: its member's stretches, and every cut-off stretch (which took a skip's or stop's share), heard from a
+        little before it until a little after its deadline. For a skip that did nothing: the stretches heard just
+        after it of the items sent before it (one of them may be what it skipped, and the stretch a later item)."""
         pairs = set()
-        for item in unplaced:
-            deadline = self.deadlines.get(id(item), float("inf"))
-            for other in self.ledger.items:
-                heard = self.assigned.get(id(other))
-                if (
-                    heard is not None
-                    and other.member == item.member
-                    and item.submitted - 2 < heard.segment.first < deadline + 2
-                ):
+        for other in self.ledger.items:
+            heard = self.assigned.get(id(other))
+            if heard is None:
+                continue
+            first = heard.segment.first
+            for item in unplaced:
+                deadline = self.deadlines.get(id(item), float("inf"))
+                if (other.member == item.member or not heard.full) and item.submitted - 2 < first < deadline + 2:
+                    pairs.add((id(heard.segment), id(other)))
+            for skip in idle_skips:
+                if other.submitted < skip.at < first < skip.at + 3:
                     pairs.add((id(heard.segment), id(other)))
         return pairs
 
