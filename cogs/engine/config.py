@@ -74,7 +74,7 @@ class AsyncFlowSettings(_Section):
 class SpeechSettings(_Section):
     max_text_length: int = Field(default=500, ge=1, le=4000)
     queue_limit: int = Field(default=25, ge=1, le=1000)
-    prebuffer_ms: int = Field(default=60, ge=20, le=5000)
+    prebuffer_ms: int = Field(default=40, ge=20, le=5000)
     """Audio buffered before playback starts (and after a stall), so speech does not stutter."""
     read_ahead_ms: int = Field(default=2000, ge=200, le=60_000)
     """Audio downloaded ahead of playback at most; bounds memory per stream."""
