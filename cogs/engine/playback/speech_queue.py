@@ -130,10 +130,8 @@ class SpeechQueue:
         upcoming = self._next
         if upcoming is not None and upcoming.started:  # the stream has moved on to it: the current one is over
             current = upcoming
-        elif current is not None and current.source.exhausted:
-            return False  # its last packet has gone out (the queue hasn't heard of its end yet): nothing to cut
-        if current is None or current.interrupted:
-            return False
+        if current is None or current.interrupted or current.source.exhausted:
+            return False  # (exhausted: its last packet has gone out, the queue hasn't heard of its end yet)
         current.interrupted = True
         current.cancel()  # its source ends: the stream moves to the next at once (or it never starts)
         return True
@@ -147,7 +145,8 @@ class SpeechQueue:
         self._queue.clear()
         upcoming, self._next = self._next, None
         if upcoming is not None:
-            dropped.append((upcoming.item, upcoming.started))
+            if not (upcoming.started and upcoming.source.exhausted):
+                dropped.append((upcoming.item, upcoming.started))
             self._close(upcoming)
         current = self._current
         if current is not None and not current.interrupted and not current.source.exhausted:
