@@ -382,3 +382,23 @@ async def test_a_slot_is_given_back_when_a_request_fails_or_is_abandoned(
 
     assert client.requests_open == 0
     assert (await read_all(client)).startswith(b"RIFF")  # the single slot is free again
+
+
+async def test_more_than_a_hundred_servers_can_download_speech_at_once(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
+    """Each speaking server holds a connection for as long as its download runs. httpx's default pool (100
+    connections) made the 101st server's request wait for another server's speech to end, then fail as "AsyncFlow
+    did not answer"."""
+    speaking = 101
+    asyncflow.faults += [Fault.stall_after(2_000, seconds=30) for _ in range(speaking)]  # each one held open
+    client = make_client()
+    async with asyncio.timeout(15):  # well before any stalled download would let its connection go
+        responses = await asyncio.gather(*(client.open_speech(f"Server {n} speaking") for n in range(speaking)))
+        while asyncflow.in_flight < speaking:
+            await asyncio.sleep(0.01)
+    try:
+        assert asyncflow.in_flight == speaking
+        assert all([await response.chunks().__anext__() for response in responses])  # each one is receiving audio
+    finally:
+        await asyncio.gather(*(response.aclose() for response in responses))
