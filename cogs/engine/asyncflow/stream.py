@@ -106,7 +106,7 @@ class _StallWatchdog:
 
     Does what ``asyncio.timeout`` does around each read, with one timer for the whole stream instead of one per
     chunk: scheduling and cancelling a timer per 4 KB chunk was a quarter of the per-chunk cost on the event loop
-    (``python -m bench.capacity``, then ``bench.streams``). The timer is re-armed only when it fires early.
+    (measured with ``bench.streams``, now ``bench.capacity``). The timer is re-armed only when it fires early.
     """
 
     def __init__(self, timeout: float) -> None:

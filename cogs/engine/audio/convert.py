@@ -53,7 +53,7 @@ def mono16_to_stereo(data: bytes) -> bytes:
     Plain byte slicing on purpose, not numpy: numpy lets go of the GIL for arrays over ~500 items, and
     with dozens of player threads waiting for it the event loop then waits milliseconds to get it back,
     on every chunk. At 50 streams that starved the downloads into tens of thousands of silence frames
-    (``python -m bench.capacity``, then ``bench.streams``); this holds the GIL for ~18 us per 4 KB chunk instead.
+    (measured with ``bench.streams``, now ``bench.capacity``); this holds the GIL for ~18 us per 4 KB chunk instead.
     """
     stereo = bytearray(2 * len(data))
     low, high = data[0::2], data[1::2]
