@@ -190,6 +190,10 @@ def _segment(
     loud_at = [packets[i][0] for i in np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 0.1)]
     in_tone = {member: frames_in_tone(samples, hz) for member, hz in tones.items()}
     member = max(in_tone, key=lambda m: in_tone[m])
+    if loud <= 2:  # cut off at once: its one frame and the decoder's overlap into the next, whose tone may be any
+        first = frames[np.flatnonzero(np.sqrt(np.mean(frames**2, axis=1)) > 0.1)[0]]
+        voiced = [m for m, hz in tones.items() if frames_in_tone(first, hz)]
+        member = voiced[0] if len(voiced) == 1 else member
     return Segment(
         channel=packets[0][2],
         first=packets[0][0],
