@@ -182,6 +182,20 @@ class StorageSettings(_Section):
     """Where server and member preferences are kept (created on first start)."""
 
 
+class LoggingSettings(_Section):
+    """How the bundled runner logs (``python -m bot``); a host bot configures its own logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """For the project's own loggers (``bot``, ``cogs``, ``asyncflow_tts``); ``-v`` makes it DEBUG."""
+    format: Literal["text", "json"] = "text"
+    """``json``: one object per line (time, level, logger, message, exception), for log collectors."""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     """Everything the bot and its cogs read from configuration."""
 
@@ -198,6 +212,7 @@ class Settings(BaseSettings):
     opus: OpusSettings = OpusSettings()
     limits: LimitsSettings = LimitsSettings()
     storage: StorageSettings = StorageSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(
