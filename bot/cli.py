@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes.util
-import logging
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
 import discord
@@ -18,8 +18,27 @@ from cogs.engine.config import ConfigError, Settings, load_settings
 from cogs.engine.engine import load_opus
 from cogs.engine.words import describe_error
 
+from .logs import configure_logging
 from .runner import run_bot
 from .say_to_file import say_to_file
+
+DISTRIBUTION = "asyncflow-discord-tts"
+"""The name in pyproject.toml, whose version ``--version`` prints."""
+
+
+def version() -> str:
+    """The installed distribution's version; from a checkout that was never installed, pyproject.toml's."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+        try:
+            with pyproject.open("rb") as file:
+                return str(tomllib.load(file)["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="A Discord bot that speaks text in voice channels with AsyncFlow.",
     )
     parser.add_argument("--config", type=Path, help="config file (default: $TTSBOT_CONFIG, else ./config.toml)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log the bot's own debug details (libraries stay quiet)"
+    )
+    parser.add_argument("--version", action="version", version=f"{DISTRIBUTION} {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the bot (the default)")
     say = commands.add_parser("say", help="speak TEXT into a WAV file, exactly as a voice channel would hear it")
@@ -42,13 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         settings = load_settings(args.config)
+        configure_logging(settings, verbose=args.verbose)
         command = args.command or "run"
         if command == "run":
             asyncio.run(run_bot(settings))

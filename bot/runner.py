@@ -1,4 +1,9 @@
-"""The bundled bot: a plain ``commands.Bot`` that loads our extensions with an engine built from config."""
+"""The bundled bot: discord.py's ``AutoShardedBot`` that loads our extensions with an engine built from config.
+
+Sharding: with ``[discord] shard_count`` and ``shard_ids`` unset, discord.py asks Discord how many shards the bot
+needs and runs them all in this process. With them set, the process identifies only its own shards; every server
+(its voice, queue and phrase cache, all in its ``GuildSession``) lives in the process whose shard holds it.
+"""
 
 from __future__ import annotations
 
@@ -19,14 +24,18 @@ SHUTDOWN_TIMEOUT_S = 10.0  # a stuck voice disconnect must not keep a stopping b
 READING_EXTENSION = "cogs.reading"  # needs the privileged Message Content intent
 
 
-class TTSBot(commands.Bot):
+class TTSBot(commands.AutoShardedBot):
     def __init__(self, settings: Settings, engine: TTSEngine) -> None:
         intents = discord.Intents.default()  # guilds + voice_states: enough for slash commands and voice
         intents.message_content = settings.discord.read_messages
+        shards = settings.discord
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             allowed_mentions=discord.AllowedMentions.none(),
+            shard_count=shards.shard_count,  # None: as many as Discord recommends
+            # None: every shard of the count. (discord.py documents it Optional; its typed options say list.)
+            shard_ids=list(shards.shard_ids) if shards.shard_ids is not None else None,  # type: ignore[arg-type]
         )
         self.settings = settings
         self.engine = engine
@@ -55,7 +64,10 @@ class TTSBot(commands.Bot):
             log.info("synced %d slash commands globally (new ones can take a while to appear)", len(synced))
 
     async def on_ready(self) -> None:
-        log.info("logged in as %s in %d servers", self.user, len(self.guilds))
+        log.info("logged in as %s in %d servers (%s)", self.user, len(self.guilds), describe_shards(self))
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info("shard %d of %s is ready", shard_id, self.shard_count)
 
     async def close(self) -> None:
         """Leave voice, stop the players, close the HTTP client and the database; every call waits for one run."""
@@ -82,6 +94,23 @@ class TTSBot(commands.Bot):
             log.warning("shutdown took longer than %g s; stopping anyway", SHUTDOWN_TIMEOUT_S)
         finally:
             self.stopped.set()
+
+
+def describe_shards(bot: commands.AutoShardedBot) -> str:
+    """Which shards this process runs, for the logs: ``shards 0-1 of 4``."""
+    ids = sorted(bot.shards) or list(bot.shard_ids or [])
+    return f"shards {format_shard_ids(ids)} of {bot.shard_count}" if ids else f"{bot.shard_count} shards"
+
+
+def format_shard_ids(ids: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``0-2,5`` (how ``DISCORD_SHARD_IDS`` is written)."""
+    runs: list[str] = []
+    for shard in sorted(ids):
+        if runs and shard == int(runs[-1].rpartition("-")[2]) + 1:
+            runs[-1] = f"{runs[-1].partition('-')[0]}-{shard}"
+        else:
+            runs.append(str(shard))
+    return ",".join(runs)
 
 
 def stop_on_signals(bot: TTSBot) -> None:

@@ -493,6 +493,8 @@ class FakeDiscord:
         self.expired_followups: list[tuple[str, str]] = []
         """(command, text) of follow-ups sent after the 15-minute token had expired (Discord refused them)."""
         self._clock_offset = 0.0
+        self.interaction_token = "interaction-token"
+        """The token of every interaction Discord sends (a test can make it distinctive, to look for it)."""
         setattr(bot, "_fake_discord", self)  # noqa: B010 - how the voice clients find Discord
 
     @staticmethod
@@ -778,6 +780,27 @@ class FakeDiscord:
         permissions: discord.Permissions | None = None,
         subcommand: str | None = None,
     ) -> tuple[discord.Interaction[commands.Bot], Conversation]:
+        payload = self.interaction_payload(
+            user_id,
+            command,
+            options,
+            autocomplete_focus=autocomplete_focus,
+            permissions=permissions,
+            subcommand=subcommand,
+        )
+        return self.interaction_from_payload(payload)
+
+    def interaction_payload(
+        self,
+        user_id: int,
+        command: str,
+        options: dict[str, Any] | None = None,
+        *,
+        autocomplete_focus: str | None = None,
+        permissions: discord.Permissions | None = None,
+        subcommand: str | None = None,
+    ) -> dict[str, Any]:
+        """The INTERACTION_CREATE payload Discord sends when ``user_id`` uses ``/command``."""
         member = next(m for m in self._members if m["user"]["id"] == str(user_id))
         option_list: list[dict[str, Any]] = []
         for name, value in (options or {}).items():
@@ -789,7 +812,7 @@ class FakeDiscord:
             "id": str(next_id()),
             "application_id": str(BOT_ID),
             "type": 4 if autocomplete_focus else 2,
-            "token": "interaction-token",
+            "token": self.interaction_token,
             "version": 1,
             "guild_id": str(self.guild_id),
             "channel_id": str(self.text_channel_id),
@@ -809,8 +832,16 @@ class FakeDiscord:
             "context": 0,
             "attachment_size_limit": 8 * 1024 * 1024,
         }
+        return payload
+
+    def interaction_from_payload(
+        self, payload: dict[str, Any]
+    ) -> tuple[discord.Interaction[commands.Bot], Conversation]:
+        """The interaction discord.py builds from ``payload``, its replies recorded in the returned conversation."""
         interaction: discord.Interaction[commands.Bot] = discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
-        name = f"{command} {subcommand}" if subcommand else command
+        data = payload["data"]
+        nested = data["options"][0] if data["options"] and data["options"][0]["type"] == 1 else None
+        name = f"{data['name']} {nested['name']}" if nested else data["name"]
         conversation = Conversation(command=name, created_at=self.clock())
         response = RecordedResponse(conversation, self)
         interaction._cs_response = response  # type: ignore[attr-defined]

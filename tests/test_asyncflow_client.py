@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+import httpx
 import pytest
 
 from cogs.engine.asyncflow.client import AsyncFlowClient
@@ -308,6 +310,33 @@ async def test_the_api_key_never_appears_in_errors_or_logs(
         await read_all(client)
     texts = [str(raised.value), repr(raised.value), describe_error(raised.value), repr(client), caplog.text]
     assert all(key not in text and key[:8] not in text for text in texts)
+
+
+async def test_the_api_key_is_sent_with_each_request_but_is_in_no_header_or_repr(
+    asyncflow: FakeAsyncFlow, make_client: MakeClient
+) -> None:
+    """The key is added per request (an httpx.Auth): the client's default headers and the reprs never hold it."""
+    key = DEFAULT_API_KEY
+    client = make_client()
+    sent: list[httpx.Request] = []
+    received: list[httpx.Response] = []
+    client._http.event_hooks = {"request": [_keep(sent)], "response": [_keep(received)]}
+    await read_all(client, "Hello")
+    await client.list_voices(page_size=100, max_pages=1)
+
+    assert [r.headers["x-api-key"] for r in asyncflow.requests] == [key, key]  # the stand-in still gets it
+    assert "x-api-key" not in client._http.headers
+    reprs = [repr(client), repr(client._http.headers), repr(client._http.auth), repr(client._http)]
+    reprs += [repr(message) for message in (*sent, *received)]
+    assert len(reprs) == 8
+    assert all(key not in text and key[:8] not in text for text in reprs), reprs
+
+
+def _keep(into: list[Any]) -> Callable[[Any], Awaitable[None]]:
+    async def hook(message: Any) -> None:
+        into.append(message)
+
+    return hook
 
 
 async def test_voices_are_listed_across_every_page(asyncflow: FakeAsyncFlow, make_client: MakeClient) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import wave
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "ASYNCFLOW_", "SPEECH_", "TTSBOT_"))}
+    ours = ("DISCORD_", "ASYNCFLOW_", "SPEECH_", "TTSBOT_", "LOGGING_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -162,3 +164,24 @@ async def test_say_takes_the_same_road_as_slash_say(asyncflow: FakeAsyncFlow, tm
     )
     assert (code, stderr.strip()) == (1, "I don't know that voice — pick one from the list as you type.")
     assert len([r for r in asyncflow.tts_requests if r.json]) == 1  # no refused text cost a request
+
+
+async def test_version_prints_the_packages_version(tmp_path: Path) -> None:
+    import tomllib
+
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        expected = tomllib.load(file)["project"]["version"]
+    code, stdout, _ = await run_cli("--version", env={}, cwd=tmp_path)
+    assert (code, stdout.strip()) == (0, f"asyncflow-discord-tts {expected}")
+
+
+async def test_verbose_json_logs_have_the_bots_debug_lines_and_no_key(asyncflow: FakeAsyncFlow, tmp_path: Path) -> None:
+    """``-v`` with ``LOGGING_FORMAT=json``: the bot's own DEBUG lines as JSON objects; httpx says nothing."""
+    asyncflow.faults.append(Fault.server_error())
+    env = api_env(asyncflow, LOGGING_FORMAT="json")
+    code, _, stderr = await run_cli("-v", "say", "Hello", "--out", str(tmp_path / "x.wav"), env=env, cwd=tmp_path)
+    assert code == 0, stderr
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]  # not say's own notes
+    assert any(r["logger"] == "cogs.engine.asyncflow.client" and "retrying" in r["message"] for r in records)
+    assert not [r for r in records if r["logger"].startswith(("httpx", "httpcore"))]
+    assert DEFAULT_API_KEY not in stderr

@@ -10,8 +10,10 @@ import sys
 import textwrap
 from asyncio.subprocess import PIPE
 from pathlib import Path
+from typing import cast
 
 import pytest
+from discord.ext import commands
 
 from bot.runner import TTSBot
 from cogs.engine.engine import TTSEngine
@@ -89,7 +91,8 @@ async def test_closing_while_speaking_ends_playback_the_download_and_the_databas
     engine = TTSEngine(settings, voice_client_class=RecordingVoiceClient)
     bot = TTSBot(settings, engine)
     await bot._async_setup_hook()
-    harness = BotHarness(FakeDiscord(bot), asyncflow, ["cogs.speech"])
+    # The fakes are typed for commands.Bot; the runner's bot is an AutoShardedBot, with the same state and tree.
+    harness = BotHarness(FakeDiscord(cast(commands.Bot, bot)), asyncflow, ["cogs.speech"])
     harness.engine = engine
     await bot.load_extension("cogs.speech")
     alice = harness.fake.add_member("Alice", voice_channel_id=harness.fake.voice_channel_id)

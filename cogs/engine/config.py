@@ -11,11 +11,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -48,6 +59,51 @@ class DiscordSettings(_Section):
     """If set, commands are synced to this one server only, where they appear instantly."""
     read_messages: bool = True
     """Load accessibility reading (needs the privileged Message Content intent switched on for the bot)."""
+    shard_count: int | None = Field(default=None, ge=1)
+    """Shards of the whole bot, across every process; unset: discord.py asks Discord and runs them all here."""
+    shard_ids: Annotated[tuple[int, ...] | None, NoDecode] = None
+    """The shards this process runs, written ``0-3``, ``0,1`` or ``0-3,8``; unset: all of ``shard_count``."""
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_shard_ids(value) if value.strip() else None  # DISCORD_SHARD_IDS= in an env file: unset
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids_within_count(cls, ids: tuple[int, ...] | None, info: ValidationInfo) -> tuple[int, ...] | None:
+        if ids is None:
+            return None
+        count = info.data.get("shard_count")
+        if count is None:
+            raise ValueError(
+                "shard_ids needs shard_count, the shards of the whole bot across every process: set "
+                "DISCORD_SHARD_COUNT or shard_count under [discord]"
+            )
+        if not ids:
+            raise ValueError(f"no shard ids given: write them like 0-3 or 0,1 (each below shard_count = {count})")
+        beyond = sorted(i for i in ids if i >= count)
+        if beyond:
+            raise ValueError(f"shard {beyond[0]} is not below shard_count = {count} (shards are 0 to {count - 1})")
+        if len(set(ids)) != len(ids):
+            raise ValueError("a shard id is listed twice")
+        return tuple(sorted(ids))
+
+
+def parse_shard_ids(text: str) -> tuple[int, ...]:
+    """``"0-3,8"`` -> ``(0, 1, 2, 3, 8)``; anything else is refused with how to write it."""
+    ids: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        low, dash, high = part.partition("-")
+        if not low.isdigit() or (dash and not high.isdigit()):
+            raise ValueError(f"write shard ids like 0-3, 0,1 or 0-3,8 (not {text!r})")
+        first, last = int(low), int(high) if dash else int(low)
+        if last < first:
+            raise ValueError(f"the range {part} runs backwards: write {last}-{first}")
+        ids.extend(range(first, last + 1))
+    return tuple(ids)
 
 
 class AsyncFlowSettings(_Section):
@@ -126,6 +182,20 @@ class StorageSettings(_Section):
     """Where server and member preferences are kept (created on first start)."""
 
 
+class LoggingSettings(_Section):
+    """How the bundled runner logs (``python -m bot``); a host bot configures its own logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """For the project's own loggers (``bot``, ``cogs``, ``asyncflow_tts``); ``-v`` makes it DEBUG."""
+    format: Literal["text", "json"] = "text"
+    """``json``: one object per line (time, level, logger, message, exception), for log collectors."""
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     """Everything the bot and its cogs read from configuration."""
 
@@ -142,6 +212,7 @@ class Settings(BaseSettings):
     opus: OpusSettings = OpusSettings()
     limits: LimitsSettings = LimitsSettings()
     storage: StorageSettings = StorageSettings()
+    logging: LoggingSettings = LoggingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Literal, TypeVar
 
 import httpx
@@ -46,6 +46,20 @@ def _nothing() -> None:
     return None
 
 
+class ApiKeyAuth(httpx.Auth):
+    """Adds ``x-api-key`` to each request as it is sent, so the key is in no default header and no repr."""
+
+    def __init__(self, api_key: str) -> None:
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return "ApiKeyAuth(x-api-key=[hidden])"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["x-api-key"] = self._api_key
+        yield request
+
+
 class AsyncFlowClient:
     """Talks to one AsyncFlow account. Share one instance per process; close it with :meth:`aclose`."""
 
@@ -61,7 +75,8 @@ class AsyncFlowClient:
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=str(settings.base_url).rstrip("/"),
-            headers={"x-api-key": api_key, "version": API_VERSION, "accept": "*/*"},
+            headers={"version": API_VERSION, "accept": "*/*"},
+            auth=ApiKeyAuth(api_key),
             timeout=httpx.Timeout(
                 connect=settings.connect_timeout,
                 # A backstop only: first_byte_timeout and chunk_timeout are applied around each read, by phase.
