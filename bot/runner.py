@@ -17,6 +17,8 @@ from discord.ext import commands
 from cogs.engine.config import ConfigError, Settings
 from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
 
+from .metrics_server import serve_metrics
+
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.speech", "cogs.members", "cogs.server_settings")
@@ -137,10 +139,14 @@ def stop_on_signals(bot: TTSBot) -> None:
 async def run_bot(settings: Settings) -> None:
     token = settings.require_token()
     engine = TTSEngine(settings)
-    async with TTSBot(settings, engine) as bot:
+    async with (
+        TTSBot(settings, engine) as bot,
+        serve_metrics(settings.metrics, bot, engine.metrics.registry, closing=lambda: bot.closing),
+    ):
         stop_on_signals(bot)
         try:
             await bot.start(token)
+            await bot.close()  # its whole run, while /healthz still answers "closing"
         except discord.PrivilegedIntentsRequired:
             raise ConfigError(
                 "discord.read_messages is on, but the bot's Message Content intent is off: enable it in the "

@@ -440,6 +440,20 @@ class RecordingVoiceClient(discord.VoiceClient):
         return stereo[:, 0].astype(np.float64) / 32768.0
 
 
+def _gateway_websocket(
+    bot: discord.Client, shard_id: int, socket: SimpleNamespace, latency: float
+) -> discord.gateway.DiscordWebSocket:
+    """discord.py's gateway websocket for ``shard_id`` over ``socket`` (a stand-in for aiohttp's), its heartbeat
+    answered after ``latency`` seconds."""
+    ws = discord.gateway.DiscordWebSocket(socket, loop=asyncio.get_running_loop())  # type: ignore[arg-type]
+    ws.shard_id = shard_id
+    ws._max_heartbeat_timeout = 60.0  # set by DiscordWebSocket.from_client, which connects
+    heartbeat = discord.gateway.KeepAliveHandler(ws=ws, interval=41.25, shard_id=shard_id)
+    heartbeat.latency = latency  # what its ack() records
+    ws._keep_alive = heartbeat
+    return ws
+
+
 class FakeDiscord:
     """A bot with one guild, three voice channels and a stage, members, and a way to send it slash commands."""
 
@@ -495,6 +509,7 @@ class FakeDiscord:
         self._clock_offset = 0.0
         self.interaction_token = "interaction-token"
         """The token of every interaction Discord sends (a test can make it distinctive, to look for it)."""
+        self._gateway_sockets: dict[int, SimpleNamespace] = {}
         setattr(bot, "_fake_discord", self)  # noqa: B010 - how the voice clients find Discord
 
     @staticmethod
@@ -512,6 +527,31 @@ class FakeDiscord:
     def advance_clock(self, seconds: float) -> None:
         """Let ``seconds`` pass for interaction tokens (e.g. 15 minutes) without sleeping."""
         self._clock_offset += seconds
+
+    # -- the gateway ---------------------------------------------------------------------------------------------
+
+    def connect_gateway(self, latencies: dict[int, float] | None = None) -> None:
+        """The bot's gateway connection is up (one per shard for an ``AutoShardedBot``: ``latencies`` maps shard id
+        to the seconds its last heartbeat took to be answered; default: shard 0, 42 ms) and discord.py has marked
+        the bot ready. Real ``DiscordWebSocket`` and ``KeepAliveHandler`` objects (never started) over a socket
+        that is open until :meth:`drop_gateway`."""
+        latencies = latencies if latencies is not None else {0: 0.042}
+        self._gateway_sockets = {shard_id: SimpleNamespace(closed=False, close_code=None) for shard_id in latencies}
+        sockets = {
+            shard_id: _gateway_websocket(self.bot, shard_id, self._gateway_sockets[shard_id], latency)
+            for shard_id, latency in latencies.items()
+        }
+        if isinstance(self.bot, discord.AutoShardedClient):
+            setattr(self.bot, "_reconnect", True)  # noqa: B010 - what connect(reconnect=True) sets before launching
+            shards = {i: discord.shard.Shard(ws, self.bot, lambda _item: None) for i, ws in sockets.items()}
+            setattr(self.bot, "_AutoShardedClient__shards", shards)  # noqa: B010 - what launch_shards fills
+        else:
+            (self.bot.ws,) = sockets.values()
+        self.state.call_handlers("ready")  # what discord.py calls once READY (and the guilds) arrived
+
+    def drop_gateway(self, shard_id: int = 0) -> None:
+        """The gateway connection (of ``shard_id``) is lost, as when Discord closes the websocket."""
+        self._gateway_sockets[shard_id].closed = True
 
     # -- Discord's side of voice ---------------------------------------------------------------------------------
 

@@ -196,6 +196,15 @@ class LoggingSettings(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class MetricsSettings(_Section):
+    """Prometheus metrics (``/metrics``) and a health check (``/healthz``) over HTTP, served by the bundled runner."""
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """Port to serve them on; unset (the default): not served."""
+    host: str = Field(default="127.0.0.1", min_length=1)
+    """Address to listen on: 127.0.0.1 keeps them on this machine; 0.0.0.0 for a scraper elsewhere (or in Docker)."""
+
+
 class Settings(BaseSettings):
     """Everything the bot and its cogs read from configuration."""
 
@@ -213,6 +222,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = LimitsSettings()
     storage: StorageSettings = StorageSettings()
     logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

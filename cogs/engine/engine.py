@@ -19,6 +19,7 @@ from .asyncflow.client import AsyncFlowClient
 from .asyncflow.voices import VoiceCatalog
 from .audio.opus import EncoderPool
 from .config import Settings, load_settings
+from .metrics import TTSMetrics
 from .playback.guild_session import GuildSession, SessionParts
 from .playback.phrase_cache import PhraseCache
 from .store.limits import SpeechLimits
@@ -54,8 +55,10 @@ class TTSEngine:
         retry_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
+        self.metrics = TTSMetrics(queues=lambda: [session.queue for session in list(self._sessions.values())])
+        """Prometheus metrics of this engine, in its own registry: ``engine.metrics.registry``."""
         self.client = AsyncFlowClient(
-            settings.asyncflow, settings.require_api_key(), transport=transport, sleep=retry_sleep
+            settings.asyncflow, settings.require_api_key(), transport=transport, sleep=retry_sleep, metrics=self.metrics
         )
         self.voices = VoiceCatalog(self.client)
         speech = settings.speech
@@ -77,6 +80,7 @@ class TTSEngine:
             cache=self.phrase_cache,
             encoders=self.encoders,
             voice_client_class=voice_client_class,
+            metrics=self.metrics,
         )
         self._started = False
         self._start_lock = asyncio.Lock()
@@ -138,6 +142,7 @@ def engine_for(bot: discord.Client) -> TTSEngine:
         engine.owned_by_extensions = True
         setattr(bot, ENGINE_ATTRIBUTE, engine)
     load_opus()
+    engine.metrics.watch_bot(bot)
     engine.users += 1
     return engine
 

@@ -27,6 +27,7 @@ from tenacity.stop import stop_base
 
 from ..audio.formats import REQUESTED_FORMAT
 from ..config import AsyncFlowSettings
+from ..metrics import Route, TTSMetrics
 from .errors import ApiConnectionError, ApiTimeout, AsyncFlowError, UnexpectedResponse, error_from_response
 from .models import Voice
 from .stream import SpeechResponse, read_first_audio
@@ -70,9 +71,12 @@ class AsyncFlowClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        metrics: TTSMetrics | None = None,
     ) -> None:
         self._settings = settings
         self._sleep = sleep
+        self._metrics = metrics if metrics is not None else TTSMetrics()
+        """Where requests, characters and times to first byte are counted (the engine's; else the client's own)."""
         self._http = httpx.AsyncClient(
             base_url=str(settings.base_url).rstrip("/"),
             headers={"version": API_VERSION, "accept": "*/*"},
@@ -147,6 +151,8 @@ class AsyncFlowClient:
         async def attempt() -> SpeechResponse:
             # A slot is held from the request until the response is closed, and given back between retries.
             release = await self._take_slot(on_slot_wait)
+            record = self._metrics.request("speech")
+            self._metrics.characters_sent.inc(len(text))
             try:
                 # first_byte_timeout runs from sending the request to the first audio.
                 deadline = asyncio.get_running_loop().time() + self._settings.first_byte_timeout
@@ -159,12 +165,15 @@ class AsyncFlowClient:
                     ) from None
                 body_iter = response.aiter_bytes()
                 try:
-                    first = await read_first_audio(body_iter, container, deadline, self._settings.first_byte_timeout)
+                    first = await read_first_audio(
+                        body_iter, container, deadline, self._settings.first_byte_timeout, record.first_byte
+                    )
                 except BaseException:
                     await response.aclose()
                     raise
-            except BaseException:
+            except BaseException as error:
                 release()
+                record.ended(error)
                 raise
             return SpeechResponse(
                 response,
@@ -173,6 +182,7 @@ class AsyncFlowClient:
                 container=container,
                 chunk_timeout=self._settings.chunk_timeout,
                 on_close=release,
+                record=record,
             )
 
         return await self._with_retries(attempt, on_retry)
@@ -215,7 +225,7 @@ class AsyncFlowClient:
             query: dict[str, Any] = {"limit": page_size}
             if after:
                 query["after"] = after
-            data = await self._json("POST", "/voices", json_body=query)
+            data = await self._json("voices", "POST", "/voices", json_body=query)
             page = data.get("voices")
             if not isinstance(page, list):
                 raise UnexpectedResponse("AsyncFlow's voice list has no 'voices' array", status=200)
@@ -227,21 +237,27 @@ class AsyncFlowClient:
         return voices
 
     async def get_voice(self, voice_id: str) -> Voice:
-        return _parse_voice(await self._json("GET", f"/voices/{voice_id}"))
+        return _parse_voice(await self._json("voices", "GET", f"/voices/{voice_id}"))
 
     async def status(self) -> dict[str, Any]:
         """``GET /``: whether the API is up (no key needed)."""
-        return await self._json("GET", "/")
+        return await self._json("status", "GET", "/")
 
-    async def _json(self, method: str, path: str, *, json_body: Any = None) -> dict[str, Any]:
+    async def _json(self, route: Route, method: str, path: str, *, json_body: Any = None) -> dict[str, Any]:
         async def attempt() -> dict[str, Any]:
-            response = await self._send(method, path, json_body=json_body, stream=False)
+            record = self._metrics.request(route)
             try:
-                data = response.json()
-            except ValueError:
-                raise UnexpectedResponse("AsyncFlow answered with something that is not JSON", status=200) from None
-            if not isinstance(data, dict):
-                raise UnexpectedResponse("AsyncFlow answered with JSON of an unexpected shape", status=200)
+                response = await self._send(method, path, json_body=json_body, stream=False)
+                try:
+                    data = response.json()
+                except ValueError:
+                    raise UnexpectedResponse("AsyncFlow answered with something that is not JSON", status=200) from None
+                if not isinstance(data, dict):
+                    raise UnexpectedResponse("AsyncFlow answered with JSON of an unexpected shape", status=200)
+            except BaseException as error:
+                record.ended(error)
+                raise
+            record.ended(None)
             return data
 
         return await self._with_retries(attempt, None)

@@ -13,13 +13,18 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
+
+QUOTA_MARKER_CODE = "QUOTA_EXCEEDED"
+"""The code of the quota errors the ``--ERROR:QUOTA_EXCEEDED--`` marker inside the audio stands for."""
 
 
 class AsyncFlowError(Exception):
     """Base class. ``retryable`` says whether the same request may succeed if sent again soon."""
 
     retryable: bool = False
+    kind: ClassVar[str] = "unexpected"
+    """What went wrong, in a word, for an error AsyncFlow gave no documented code for (see :attr:`label`)."""
 
     def __init__(
         self,
@@ -42,13 +47,23 @@ class AsyncFlowError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status!r}, code={self.code!r}, message={self.message!r})"
 
+    @property
+    def label(self) -> str:
+        """A name from a fixed set, for metrics: AsyncFlow's documented error code, else :attr:`kind` (an unknown
+        code is the server's free text, like its message, and never a label)."""
+        return self.code if self.code in DOCUMENTED_CODES else self.kind
+
 
 class InvalidApiKey(AsyncFlowError):
     """401 INVALID_API_KEY: the key is wrong, expired or missing."""
 
+    kind = "invalid_api_key"
+
 
 class VoiceNotFound(AsyncFlowError):
     """404 VOICE_NOT_FOUND: the voice id does not exist (any more)."""
+
+    kind = "voice_not_found"
 
     @property
     def voice_id(self) -> str | None:
@@ -59,21 +74,31 @@ class VoiceNotFound(AsyncFlowError):
 class VersionNotFound(AsyncFlowError):
     """404 VERSION_NOT_FOUND: the API no longer serves the version we speak."""
 
+    kind = "version_not_found"
+
 
 class InvalidLanguage(AsyncFlowError):
     """400 INVALID_LANGUAGE: the configured language is not supported."""
+
+    kind = "invalid_language"
 
 
 class FormatNotRecognized(AsyncFlowError):
     """400 FORMAT_NOT_RECOGNIZED: the model or endpoint refuses the output format we ask for."""
 
+    kind = "format_not_recognized"
+
 
 class BadRequest(AsyncFlowError):
     """Any other 4xx: the request itself is wrong, so sending it again will not help."""
 
+    kind = "bad_request"
+
 
 class TooManyConcurrentRequests(AsyncFlowError):
     """429 TOO_MANY_CONCURRENT_REQUESTS: the plan's parallel-request cap; retry once one finishes."""
+
+    kind = "too_many_concurrent_requests"
 
     retryable = True
 
@@ -81,11 +106,15 @@ class TooManyConcurrentRequests(AsyncFlowError):
 class RateLimited(AsyncFlowError):
     """429 RATE_LIMIT_EXCEEDED: the per-minute request cap; ``retry_after`` says how long to wait."""
 
+    kind = "rate_limited"
+
     retryable = True
 
 
 class QuotaExceeded(AsyncFlowError):
     """The plan's usage quota is used up (429 USAGE_LIMIT_EXCEEDED before any audio)."""
+
+    kind = "quota_exceeded"
 
 
 class QuotaExceededMidStream(QuotaExceeded):
@@ -95,11 +124,15 @@ class QuotaExceededMidStream(QuotaExceeded):
 class ServerError(AsyncFlowError):
     """5xx: AsyncFlow failed; worth retrying."""
 
+    kind = "server_error"
+
     retryable = True
 
 
 class ApiTimeout(AsyncFlowError):
     """No answer (or no next piece of audio) within the configured timeout."""
+
+    kind = "timeout"
 
     retryable = True
 
@@ -107,19 +140,27 @@ class ApiTimeout(AsyncFlowError):
 class ApiConnectionError(AsyncFlowError):
     """The connection could not be made, or was dropped before any audio arrived."""
 
+    kind = "connection_error"
+
     retryable = True
 
 
 class StreamInterrupted(AsyncFlowError):
     """The connection dropped or stalled after audio had started: never retried, the start was already heard."""
 
+    kind = "stream_interrupted"
+
 
 class UnexpectedResponse(AsyncFlowError):
     """A body we cannot understand: not JSON where JSON was due, or JSON of an unknown shape."""
 
+    kind = "unexpected_response"
+
 
 class UnplayableAudio(AsyncFlowError):
     """The audio itself cannot be played (not WAV, compressed, nonsense header)."""
+
+    kind = "unplayable_audio"
 
 
 _ERROR_CLASSES: dict[str, type[AsyncFlowError]] = {
@@ -132,6 +173,8 @@ _ERROR_CLASSES: dict[str, type[AsyncFlowError]] = {
     "RATE_LIMIT_EXCEEDED": RateLimited,
     "USAGE_LIMIT_EXCEEDED": QuotaExceeded,
 }
+DOCUMENTED_CODES = frozenset({*_ERROR_CLASSES, QUOTA_MARKER_CODE})
+"""Every error code AsyncFlow documents (and the quota marker's): the only codes a metric label may be."""
 
 
 def error_from_response(status: int, content: bytes, headers: Mapping[str, str]) -> AsyncFlowError:

@@ -15,9 +15,12 @@ import httpx
 
 from ..audio.formats import REQUESTED_FORMAT
 from ..audio.wav import WavFormatError, WavStreamReader
+from ..metrics import RequestRecord
 from .errors import (
+    QUOTA_MARKER_CODE,
     ApiConnectionError,
     ApiTimeout,
+    AsyncFlowError,
     QuotaExceeded,
     QuotaExceededMidStream,
     StreamInterrupted,
@@ -39,9 +42,13 @@ class SpeechResponse:
         container: Literal["wav", "raw"],
         chunk_timeout: float,
         on_close: Callable[[], None] | None = None,
+        record: RequestRecord | None = None,
     ) -> None:
         self._response = response
         self._on_close = on_close
+        self._record = record
+        """Counts the request once it is over: ok, or the error that ended the stream."""
+        self._error: AsyncFlowError | None = None
         self._body = body
         self._first_chunk = first_chunk
         self._chunk_timeout = chunk_timeout
@@ -65,7 +72,7 @@ class SpeechResponse:
                         yield audio
                     if found:
                         raise QuotaExceededMidStream(
-                            "AsyncFlow quota exceeded during the stream", code="QUOTA_EXCEEDED"
+                            "AsyncFlow quota exceeded during the stream", code=QUOTA_MARKER_CODE
                         )
                 try:
                     with watchdog:
@@ -80,25 +87,32 @@ class SpeechResponse:
                     raise StreamInterrupted(
                         f"connection to AsyncFlow dropped mid-stream ({type(error).__name__})"
                     ) from None
+        except AsyncFlowError as error:
+            self._error = error  # what the request ended with
+            raise
         finally:
             watchdog.close()
         tail = scanner.flush()
         if tail:
             yield tail
 
-    async def aclose(self) -> None:
+    async def aclose(self, error: AsyncFlowError | None = None) -> None:
+        """Close the download. ``error``: what made its reader give up on the audio (unplayable, say), if not one
+        the stream raised itself; the request counts as failed with it."""
         try:
             await self._response.aclose()
         finally:
             on_close, self._on_close = self._on_close, None
             if on_close is not None:
                 on_close()  # gives the request slot back (once)
+            if self._record is not None:
+                self._record.ended(self._error or error)  # (once; a skip or stop after audio arrived is "ok")
 
     async def __aenter__(self) -> SpeechResponse:
         return self
 
-    async def __aexit__(self, *_exc: object) -> None:
-        await self.aclose()
+    async def __aexit__(self, _type: type[BaseException] | None, error: BaseException | None, _tb: object) -> None:
+        await self.aclose(error if isinstance(error, AsyncFlowError) else None)
 
 
 class _StallWatchdog:
@@ -183,12 +197,17 @@ class _MarkerScanner:
 
 
 async def read_first_audio(
-    body: AsyncIterator[bytes], container: Literal["wav", "raw"], deadline: float, first_byte_timeout: float
+    body: AsyncIterator[bytes],
+    container: Literal["wav", "raw"],
+    deadline: float,
+    first_byte_timeout: float,
+    on_first_byte: Callable[[], None] | None = None,
 ) -> bytes:
     """The body up to and including its first audio bytes (a WAV header alone is not audio yet).
 
     Until then nothing has been heard, so a cut or stall is still worth a retry, and a quota marker means the
-    quota was used up before this request, not part-way through it.
+    quota was used up before this request, not part-way through it. ``on_first_byte`` is called as the first
+    bytes of the body arrive.
     """
     received = bytearray()
     scanner = _MarkerScanner(QUOTA_MARKER)
@@ -198,11 +217,13 @@ async def read_first_audio(
             async for chunk in body:
                 if not chunk:
                     continue
+                if not received and on_first_byte is not None:
+                    on_first_byte()
                 received += chunk
                 passed, found = scanner.feed(chunk)
                 if found:
                     raise QuotaExceeded(
-                        "AsyncFlow's quota was used up before any audio was sent", code="QUOTA_EXCEEDED"
+                        "AsyncFlow's quota was used up before any audio was sent", code=QUOTA_MARKER_CODE
                     )
                 try:
                     audio = passed if reader is None else reader.feed(passed)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import discord
 
+from ..metrics import LATE_FRAME_GAP_S, TTSMetrics
 from .source import StreamingAudioSource
 
 log = logging.getLogger(__name__)
@@ -37,13 +39,23 @@ class _Entry:
 class GaplessStream(discord.AudioSource):
     """Opus packets of the texts handed in, back to back. ``read()`` runs in the player thread; the rest on the loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        metrics: TTSMetrics | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self._loop = loop
         self._lock = threading.Lock()
         self._current: _Entry | None = None
         self._upcoming: deque[_Entry] = deque()
         self._ended = False
         self._error: Exception | None = None
+        self._late_frames = metrics.late_frames if metrics is not None else None
+        self._clock = clock
+        self._frames = 0
+        self._last_frame_at = 0.0
 
     def add(self, source: StreamingAudioSource, *, on_start: Callable[[], None], on_end: Ended) -> bool:
         """Play ``source`` after what was handed in before. False once the stream has ended: start another."""
@@ -91,10 +103,22 @@ class GaplessStream(discord.AudioSource):
                     self._current.on_start()
                 packet = self._current.source.read()
                 if packet:
+                    self._time_frame()
                     return packet
                 done, self._current = self._current, None  # played to its end, or cut off (cleaned up)
                 self._finish(done)
             return b""
+
+    def _time_frame(self) -> None:
+        """Count a frame going out more than ``LATE_FRAME_GAP_S`` after the one before it. Not the second frame:
+        discord.py's player sends it 40 ms after the first (its clock starts at the first read), then every 20 ms."""
+        if self._late_frames is None:
+            return
+        now = self._clock()
+        self._frames += 1
+        if self._frames > 2 and now - self._last_frame_at > LATE_FRAME_GAP_S:
+            self._late_frames.inc()
+        self._last_frame_at = now
 
     def is_opus(self) -> bool:
         return True

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 import discord
 
+from ..metrics import TTSMetrics
 from .formats import FRAME_BYTES, FRAME_MS
 from .opus import EncoderPool, SpeechEncoder, default_pool
 
@@ -46,8 +47,10 @@ class StreamingAudioSource(discord.AudioSource):
         prebuffer_bytes: int = ms_to_bytes(60),
         read_ahead_bytes: int = ms_to_bytes(2000),
         pool: EncoderPool | None = None,
+        metrics: TTSMetrics | None = None,
     ) -> None:
         self._loop = loop
+        self._silence_counter = metrics.silence_frames if metrics is not None else None
         self._pool = pool if pool is not None else default_pool()
         self._encoder: SpeechEncoder | None = None  # made on the first write: a cached phrase needs none
         self._prebuffer = max(1, prebuffer_bytes // FRAME_BYTES)
@@ -192,8 +195,7 @@ class StreamingAudioSource(discord.AudioSource):
                 if available >= self._prebuffer or self._finished:
                     self._buffering = False
                 else:
-                    self.silence_frames += 1
-                    return self._pool.silence
+                    return self._silence()
             if available:
                 packet = self._packets.popleft()
             elif self._finished:
@@ -202,13 +204,18 @@ class StreamingAudioSource(discord.AudioSource):
             else:
                 # The download fell behind: say nothing for now and re-buffer before speaking again.
                 self._buffering = True
-                self.silence_frames += 1
-                return self._pool.silence
+                return self._silence()
             self.frames_played += 1
             if self._producer_waiting and len(self._packets) <= self._low_water:
                 self._producer_waiting = False
                 self._call_on_loop(self._space.set)
             return packet
+
+    def _silence(self) -> bytes:
+        self.silence_frames += 1
+        if self._silence_counter is not None:
+            self._silence_counter.inc()
+        return self._pool.silence
 
     def is_opus(self) -> bool:
         return True

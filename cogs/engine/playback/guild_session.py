@@ -25,6 +25,7 @@ from ..asyncflow.client import AsyncFlowClient
 from ..asyncflow.voices import VoiceCatalog
 from ..audio.opus import EncoderPool
 from ..config import Settings
+from ..metrics import TTSMetrics
 from ..store.limits import Refusal, SpeechLimits
 from ..store.models import GuildPrefs, PreferencesStore
 from ..words import (
@@ -69,6 +70,7 @@ class SessionParts:
     cache: PhraseCache | None
     encoders: EncoderPool
     voice_client_class: type[discord.VoiceClient]
+    metrics: TTSMetrics
 
 
 ChannelChoice = Callable[[VoiceChannel | None, bool], VoiceChannel | None]
@@ -92,6 +94,7 @@ class GuildSession:
             cache=parts.cache,
             encoders=parts.encoders,
             guild_id=guild_id,
+            metrics=parts.metrics,
         )
         self.announcer = Announcer()
         self.pending = PendingMessages()

@@ -12,6 +12,7 @@ import asyncio
 import discord
 
 from ..audio.gapless import GaplessStream
+from ..metrics import TTSMetrics
 from .utterance import Utterance
 
 Finished = asyncio.Future[Exception | None]
@@ -24,6 +25,7 @@ def hand(stream: GaplessStream, utterance: Utterance) -> Finished | None:
 
     def started() -> None:  # in the player thread, as its first packet is read
         utterance.started = True
+        utterance.first_packet_out()
 
     def ended(error: Exception | None) -> None:
         if not finished.done():
@@ -35,9 +37,11 @@ def hand(stream: GaplessStream, utterance: Utterance) -> Finished | None:
     return finished
 
 
-def start_stream(voice: discord.VoiceClient, utterance: Utterance) -> tuple[GaplessStream, Finished]:
+def start_stream(
+    voice: discord.VoiceClient, utterance: Utterance, metrics: TTSMetrics | None = None
+) -> tuple[GaplessStream, Finished]:
     """A new stream with ``utterance`` first, played by a new discord.py player on ``voice``."""
-    stream = GaplessStream(asyncio.get_running_loop())
+    stream = GaplessStream(asyncio.get_running_loop(), metrics=metrics)
     finished = hand(stream, utterance)
     if finished is None:
         raise RuntimeError("a new stream refused its first text")

@@ -23,8 +23,8 @@ import discord
 from ..asyncflow.client import AsyncFlowClient
 from ..audio.gapless import GaplessStream
 from ..audio.opus import EncoderPool
-from ..audio.source import StreamingAudioSource, ms_to_bytes
 from ..config import SpeechSettings
+from ..metrics import TTSMetrics
 from ..words import (
     DISCONNECTED,
     NOT_CONNECTED,
@@ -35,7 +35,7 @@ from ..words import (
 )
 from .handoff import hand, start_stream, take_back
 from .phrase_cache import PhraseCache
-from .utterance import SpeechItem, Utterance
+from .utterance import SpeechItem, Utterance, UtteranceParts
 from .voice import connected_voice
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,12 @@ class SpeechQueue:
         cache: PhraseCache | None = None,
         encoders: EncoderPool | None = None,
         guild_id: int = 0,
+        metrics: TTSMetrics | None = None,
     ) -> None:
         self._client = client
-        self._encoders = encoders
+        self._metrics = metrics
+        self._start = UtteranceParts(client, settings, encoders, cache, guild_id, metrics).start
         self._stream: GaplessStream | None = None
-        self._cache = cache
         self._guild_id = guild_id
         self._settings = settings
         self._voice = voice
@@ -99,6 +100,11 @@ class SpeechQueue:
         return len(self._queue) + (1 if self._next is not None else 0)
 
     @property
+    def is_playing(self) -> bool:
+        """A discord.py player is playing this server's texts (between two texts of one run too)."""
+        return self._stream is not None and not self._stream.ended
+
+    @property
     def is_full(self) -> bool:
         """:meth:`enqueue` would raise :class:`QueueFull`."""
         return self.pending >= self._settings.queue_limit
@@ -114,7 +120,7 @@ class SpeechQueue:
         if self.is_full:
             raise QueueFull(self._settings.queue_limit)
         if not self.is_active:
-            self._current = self._start(item)  # idle: start downloading now, before the voice join completes
+            self._current = self._start(item, at_once=True)  # idle: download now, before the voice join completes
         else:
             self._queue.append(item)
         self._kick()
@@ -281,15 +287,6 @@ class SpeechQueue:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    def _start(self, item: SpeechItem) -> Utterance:
-        source = StreamingAudioSource(
-            loop=asyncio.get_running_loop(),
-            prebuffer_bytes=ms_to_bytes(self._settings.prebuffer_ms),
-            read_ahead_bytes=ms_to_bytes(self._settings.read_ahead_ms),
-            pool=self._encoders,
-        )
-        return Utterance(item, client=self._client, source=source, cache=self._cache, cache_scope=self._guild_id)
-
     async def _run(self) -> None:
         while True:
             if self._current is None:
@@ -369,7 +366,7 @@ class SpeechQueue:
         stream = self._stream
         finished = hand(stream, utterance) if stream is not None and voice.source is stream else None
         if finished is None:
-            self._stream, finished = start_stream(voice, utterance)
+            self._stream, finished = start_stream(voice, utterance, self._metrics)
         return finished
 
     def _hand_next(self) -> asyncio.Future[None] | None:

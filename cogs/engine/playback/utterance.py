@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..asyncflow.client import AsyncFlowClient
 from ..asyncflow.errors import AsyncFlowError, UnexpectedResponse
+from ..audio.opus import EncoderPool
 from ..audio.pipeline import pump_speech
-from ..audio.source import SourceClosed, StreamingAudioSource
+from ..audio.source import SourceClosed, StreamingAudioSource, ms_to_bytes
+from ..config import SpeechSettings
+from ..metrics import TTSMetrics
 from ..words import describe_retry
 from .phrase_cache import PhraseCache
 
@@ -45,6 +49,7 @@ class Utterance:
         source: StreamingAudioSource,
         cache: PhraseCache | None = None,
         cache_scope: int = 0,
+        first_audio: Callable[[float], None] | None = None,
     ) -> None:
         self.item = item
         self.source = source
@@ -65,6 +70,9 @@ class Utterance:
         self._cache = cache
         self._cache_scope = cache_scope
         self._discarded = False
+        self._first_audio = first_audio
+        """Given the seconds from now to the first packet going to Discord, once (texts spoken at once)."""
+        self._created_at = time.perf_counter()
         self._task = asyncio.create_task(self._produce(), name=f"asyncflow-speech-{item.requester_id}")
         source.on_cleanup(self._cancel_download)
 
@@ -104,6 +112,12 @@ class Utterance:
         finally:
             self.source.finish()
 
+    def first_packet_out(self) -> None:
+        """The player has read the first packet (called in its thread)."""
+        report, self._first_audio = self._first_audio, None
+        if report is not None:
+            report(time.perf_counter() - self._created_at)
+
     def _slot_wait(self, waiting: bool) -> None:
         self.waiting_for_slot = waiting
 
@@ -135,3 +149,34 @@ class Utterance:
         """:meth:`cancel`, then wait until the download task has really ended (its HTTP response closed)."""
         self.cancel()
         await asyncio.wait({self._task})
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceParts:
+    """What every utterance of one server is made with."""
+
+    client: AsyncFlowClient
+    settings: SpeechSettings
+    encoders: EncoderPool | None
+    cache: PhraseCache | None
+    cache_scope: int
+    metrics: TTSMetrics | None
+
+    def start(self, item: SpeechItem, *, at_once: bool = False) -> Utterance:
+        """Start downloading ``item``; ``at_once``: nothing is ahead of it (its time to first audio is measured)."""
+        metrics = self.metrics
+        source = StreamingAudioSource(
+            loop=asyncio.get_running_loop(),
+            prebuffer_bytes=ms_to_bytes(self.settings.prebuffer_ms),
+            read_ahead_bytes=ms_to_bytes(self.settings.read_ahead_ms),
+            pool=self.encoders,
+            metrics=metrics,
+        )
+        return Utterance(
+            item,
+            client=self.client,
+            source=source,
+            cache=self.cache,
+            cache_scope=self.cache_scope,
+            first_audio=metrics.first_audio_seconds.observe if metrics is not None and at_once else None,
+        )
