@@ -420,9 +420,12 @@ async def test_more_than_a_hundred_servers_can_download_speech_at_once(
     connections) made the 101st server's request wait for another server's speech to end, then fail as "AsyncFlow
     did not answer"."""
     speaking = 101
-    asyncflow.faults += [Fault.stall_after(2_000, seconds=30) for _ in range(speaking)]  # each one held open
-    client = make_client()
-    async with asyncio.timeout(15):  # well before any stalled download would let its connection go
+    asyncflow.faults += [Fault.stall_after(2_000, seconds=60) for _ in range(speaking)]  # each one held open
+    # No retries, and first-byte and pool waits longer than the test: on a busy machine a 2 s first-byte timeout
+    # retried a slow request, which took a second stall fault and left the 101st request none to hold it open.
+    # With a cap on connections the 101st request still waits for a slot until the test gives up.
+    client = make_client(first_byte_timeout=50, connect_timeout=10, max_retries=0)
+    async with asyncio.timeout(30):  # well before any stalled download would let its connection go
         responses = await asyncio.gather(*(client.open_speech(f"Server {n} speaking") for n in range(speaking)))
         while asyncflow.in_flight < speaking:
             await asyncio.sleep(0.01)
