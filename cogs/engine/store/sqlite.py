@@ -24,7 +24,7 @@ from . import sqlite_rows as rows
 from .models import GuildPrefs, MemberPrefs
 from .rates import ProcessRates
 from .sqlite_rows import GUILD_STORED, MEMBER_STORED, fetch_int, fetch_value
-from .stored import checked
+from .stored import checked, checked_text
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +205,8 @@ class SqlitePreferences:
     async def set_spoken_name(self, guild_id: int, user_id: int, name: str | None) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"a spoken name must be a str or None, not {type(name).__name__}")
+        if name is not None:
+            checked_text("a spoken name", name)
         async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
             if name is None:
                 await connection.execute(
