@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot [run | say | voices | check]``."""
+"""Command line: ``python -m bot [run | say | voices | check | copy-storage]``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.asyncflow.errors import AsyncFlowError
 from cogs.engine.config import ConfigError, Settings, load_settings
 from cogs.engine.engine import load_opus
+from cogs.engine.store.sqlite_to_postgres import CopyRefused, copy_sqlite_to_postgres, describe
 from cogs.engine.words import describe_error
 
 from .logs import configure_logging
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--voice", metavar="ID", help="AsyncFlow voice id (default: asyncflow.voice_id)")
     commands.add_parser("voices", help="list AsyncFlow voices")
     commands.add_parser("check", help="check the config, libopus, davey and the AsyncFlow key")
+    copy = commands.add_parser("copy-storage", help="copy a SQLite preferences file into PostgreSQL")
+    copy.add_argument("--from", dest="source", type=Path, metavar="PATH", help="default: storage.sqlite_path")
+    copy.add_argument("--to", dest="target", metavar="URL", help="postgresql://… (default: storage.url, STORAGE_URL)")
+    copy.add_argument("--replace", action="store_true", help="delete what the target holds first (else refused)")
     return parser
 
 
@@ -75,12 +80,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(say_to_file(settings, args.text, args.out, args.voice))
         if command == "voices":
             return asyncio.run(list_voices(settings))
+        if command == "copy-storage":
+            return asyncio.run(copy_storage(settings, args.source, args.target, replace=args.replace))
         return asyncio.run(check(settings))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+async def copy_storage(settings: Settings, source: Path | None, target: str | None, *, replace: bool) -> int:
+    """Copy the SQLite file into PostgreSQL and print the rows of each table; 1 if the target isn't empty."""
+    source = source or settings.storage.sqlite_path
+    target = target or (settings.storage.url.get_secret_value() if settings.storage.url else None)
+    if not target:
+        raise ConfigError("copy-storage needs a PostgreSQL target: set STORAGE_URL (storage.url) or pass --to URL")
+    try:
+        copied = await copy_sqlite_to_postgres(source, target, replace=replace)
+    except CopyRefused as refused:
+        print(refused, file=sys.stderr)
+        return 1
+    print(describe(source, target, copied))
+    return 0
 
 
 async def list_voices(settings: Settings) -> int:

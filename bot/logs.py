@@ -3,7 +3,7 @@
 discord.py's DEBUG lines carry whole gateway payloads (interaction tokens, voice tokens, message content) and
 httpx's carry request headers, so libraries stay at WARNING whatever the level (discord.py at INFO, for its
 connection lines); ``-v`` raises only the project's loggers. Belt and braces: the handler's filter replaces the
-API key and the bot token wherever they would appear, in a message or a traceback.
+API key, the bot token and the storage URL's password wherever they would appear, in a message or a traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from cogs.engine.config import LoggingSettings, Settings
+from cogs.engine.store.postgres_url import storage_url_secrets
 
 PROJECT_LOGGERS = ("bot", "cogs", "asyncflow_tts")
 """The project's loggers (``asyncflow_tts`` is the installed name of ``cogs``): ``level`` and ``-v`` apply to them."""
@@ -82,6 +83,8 @@ def configure_logging(settings: Settings, *, verbose: bool = False, stream: Text
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
     handler.setFormatter(JsonFormatter() if settings.logging.format == "json" else logging.Formatter(TEXT_FORMAT))
     secrets = [s.get_secret_value().strip() for s in (settings.asyncflow.api_key, settings.discord.token) if s]
+    if settings.storage.url is not None:
+        secrets += storage_url_secrets(settings.storage.url.get_secret_value())
     handler.addFilter(RedactSecrets(secrets))
     root = logging.getLogger()
     root.addHandler(handler)

@@ -139,6 +139,11 @@ def stop_on_signals(bot: TTSBot) -> None:
 async def run_bot(settings: Settings) -> None:
     token = settings.require_token()
     engine = TTSEngine(settings)
+    try:
+        await engine.start()  # the database first: a bad storage.url stops here, in one line, before logging in
+    except BaseException:
+        await engine.aclose()
+        raise
     async with (
         TTSBot(settings, engine) as bot,
         serve_metrics(settings.metrics, bot, engine.metrics.registry, closing=lambda: bot.closing),

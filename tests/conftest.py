@@ -90,3 +90,7 @@ async def make_client(
     yield make
     for client in clients:
         await client.aclose()
+
+
+# The preferences backends (SQLite, PostgreSQL) for the store tests that run on both.
+from tests.store_backends import backend, postgres_url, store  # noqa: E402, F401

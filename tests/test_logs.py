@@ -12,6 +12,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from discord.gateway import DiscordWebSocket
 from pydantic import SecretStr
 
 from bot.logs import LIBRARY_LEVELS, PROJECT_LOGGERS, REDACTED, configure_logging
-from cogs.engine.config import DiscordSettings, LoggingSettings, Settings
+from cogs.engine.config import DiscordSettings, LoggingSettings, Settings, StorageSettings
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow, Fault
 from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
@@ -218,3 +219,20 @@ def test_the_key_and_the_token_are_redacted_wherever_they_would_appear(
     assert DEFAULT_API_KEY not in text and BOT_TOKEN not in text
     assert text.count(REDACTED) == 4
     assert f"key {REDACTED} token {REDACTED}" in text
+
+
+def test_the_storage_urls_password_is_redacted_wherever_it_would_appear(
+    make_settings: SettingsFactory, restore_logging: None
+) -> None:
+    """STORAGE_URL holds the PostgreSQL password: a line that quotes the URL or the password shows neither."""
+    password = "pg-pass%2Fword-4711"  # percent-encoded in the URL: "pg-pass/word-4711" is what the server sees
+    url = f"postgresql://tts:{password}@db.internal:5432/tts"
+    settings = with_secrets(make_settings()).model_copy(
+        update={"storage": StorageSettings(url=SecretStr(url), sqlite_path=Path("unused.sqlite3"))}
+    )
+    log = capture(settings, verbose=False)
+    logging.getLogger("cogs.engine.store").info("connecting to %s", url)
+    logging.getLogger("cogs.engine.store").info("password %s, decoded %s", password, "pg-pass/word-4711")
+    text = log.getvalue()
+    assert "pg-pass" not in text
+    assert text.count(REDACTED) == 3

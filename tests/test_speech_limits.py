@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Coroutine
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cogs.engine.config import LimitsSettings
 from cogs.engine.store.limits import SpeechLimits
-from cogs.engine.store.sqlite import SqlitePreferences
 from tests.asyncflow_server import FakeAsyncFlow
 from tests.bot_harness import BotHarness
 from tests.conftest import SettingsFactory
+from tests.store_backends import Backend
 
 EXTENSIONS = ("cogs.speech", "cogs.reading", "cogs.server_settings")
 HarnessFactory = Callable[..., Coroutine[Any, Any, BotHarness]]
@@ -140,10 +139,9 @@ async def test_read_messages_over_a_members_rate_are_skipped_with_one_notice(mak
     assert notices == ["⚠️ Skipping some messages: one member can have at most 3 a minute read aloud."]
 
 
-async def test_the_rate_resets_a_minute_after_it_began(tmp_path: Any) -> None:
+async def test_the_rate_resets_a_minute_after_it_began(backend: Backend) -> None:
     now = [1_000_000.0]
-    store = SqlitePreferences(tmp_path / "prefs.sqlite3")
-    await store.open()
+    store = await backend.opened()
     try:
         limits = SpeechLimits(
             LimitsSettings(member_messages_per_minute=2, server_messages_per_minute=0, server_daily_characters=0),
@@ -174,9 +172,8 @@ def budget_only(characters: int) -> LimitsSettings:
     )
 
 
-async def test_concurrent_admits_never_overshoot_the_daily_budget(tmp_path: Path) -> None:
-    store = SqlitePreferences(tmp_path / "prefs.sqlite3")
-    await store.open()
+async def test_concurrent_admits_never_overshoot_the_daily_budget(backend: Backend) -> None:
+    store = await backend.opened()
     try:
         limits = SpeechLimits(budget_only(1000), store, clock=lambda: NOON)
         results = await asyncio.gather(*(limits.admit(1, 100 + n, 30) for n in range(50)))
@@ -188,9 +185,12 @@ async def test_concurrent_admits_never_overshoot_the_daily_budget(tmp_path: Path
         await store.close()
 
 
-async def test_two_connections_on_one_file_share_the_budget_exactly(tmp_path: Path) -> None:
-    """Two stores on one file (as two bot processes would be): the write lock makes check-and-add atomic."""
-    stores = [SqlitePreferences(tmp_path / "prefs.sqlite3") for _ in range(2)]
+async def test_two_stores_on_one_database_share_the_budget_exactly(backend: Backend) -> None:
+    """Two stores on one database (as two bot processes would be): check-and-add is atomic in the database.
+
+    SQLite: BEGIN IMMEDIATE takes the write lock; PostgreSQL: one conditional upsert.
+    """
+    stores = [backend.store() for _ in range(2)]
     for store in stores:
         await store.open()
     try:
@@ -205,9 +205,8 @@ async def test_two_connections_on_one_file_share_the_budget_exactly(tmp_path: Pa
             await store.close()
 
 
-async def test_a_text_counted_without_the_rate_still_counts_against_the_budget(tmp_path: Path) -> None:
-    store = SqlitePreferences(tmp_path / "prefs.sqlite3")
-    await store.open()
+async def test_a_text_counted_without_the_rate_still_counts_against_the_budget(backend: Backend) -> None:
+    store = await backend.opened()
     try:
         settings = LimitsSettings(
             member_messages_per_minute=2, server_messages_per_minute=3, server_daily_characters=100

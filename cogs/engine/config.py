@@ -177,9 +177,29 @@ class LimitsSettings(_Section):
     """Characters one server can have spoken per UTC day; 0: no limit."""
 
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+"""The ``storage.url`` schemes that choose PostgreSQL (``postgresql://user:password@host:5432/database``)."""
+
+
 class StorageSettings(_Section):
+    url: SecretStr | None = None
+    """Unset: SQLite at ``sqlite_path``. ``postgresql://…``: PostgreSQL, shared by every process of the bot.
+    A secret (it holds the password): never shown in reprs, logs or errors."""
     sqlite_path: Path = Path("data/preferences.sqlite3")
-    """Where server and member preferences are kept (created on first start)."""
+    """Where server and member preferences are kept (created on first start) when ``url`` is unset."""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None or not url.get_secret_value().strip():
+            return None  # STORAGE_URL="" means SQLite, like leaving it out
+        scheme = url.get_secret_value().strip().partition("://")[0].lower()
+        if scheme not in POSTGRES_SCHEMES:
+            raise ValueError(
+                "must start with postgresql:// (postgresql://user:password@host:5432/database), "
+                "or be left out for SQLite at storage.sqlite_path"
+            )
+        return SecretStr(url.get_secret_value().strip())
 
 
 class LoggingSettings(_Section):

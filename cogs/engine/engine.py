@@ -22,9 +22,9 @@ from .config import Settings, load_settings
 from .metrics import TTSMetrics
 from .playback.guild_session import GuildSession, SessionParts
 from .playback.phrase_cache import PhraseCache
+from .store.factory import build_store
 from .store.limits import SpeechLimits
 from .store.models import PreferencesStore
-from .store.sqlite import SqlitePreferences
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class TTSEngine:
         )
         self.encoders = EncoderPool(settings.opus)
         """Encodes every server's speech to Opus, in a few worker threads."""
-        self.preferences: PreferencesStore = preferences or SqlitePreferences(settings.storage.sqlite_path)
+        self.preferences: PreferencesStore = preferences or build_store(settings.storage)
         self.limits = SpeechLimits(settings.limits, self.preferences)
         self._session_parts = SessionParts(
             client=self.client,

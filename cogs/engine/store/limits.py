@@ -1,8 +1,11 @@
 """How much one member and one server may have spoken: per-minute rates and a daily character budget.
 
-Rates use discord.py's own ``app_commands.Cooldown`` (what ``@app_commands.checks.cooldown`` uses): at
-most N texts in the minute that begins with the first one. The daily budget counts the characters accepted
-for speech per server per UTC day in the preferences store, so a restart does not reset it.
+A rate allows at most N texts in the minute that begins with the first one; the daily budget counts the
+characters accepted for speech per server per UTC day. Both are counted by the preferences store
+(:meth:`~cogs.engine.store.models.PreferencesStore.take_rate`, ``add_usage_within``): on PostgreSQL in
+the database, atomically, so they hold for every process of the bot together; on SQLite the rates are
+counted in this process (discord.py's ``Cooldown``) and the budget in the file. A restart does not
+reset the budget.
 """
 
 from __future__ import annotations
@@ -11,16 +14,12 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
-
-from discord.app_commands import Cooldown
 
 from ..config import LimitsSettings
 from .models import PreferencesStore
 
-K = TypeVar("K")
-
-_MAX_BUCKETS = 50_000  # beyond this many, start over (each resets within a minute anyway)
+RATE_WINDOW_S = 60.0
+"""The window of the ``*_messages_per_minute`` rates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +45,6 @@ class SpeechLimits:
         self.settings = settings
         self._store = store
         self._clock = clock
-        self._members: dict[tuple[int, int], Cooldown] = {}
-        self._servers: dict[int, Cooldown] = {}
 
     def today(self) -> str:
         return dt.datetime.fromtimestamp(self._clock(), dt.UTC).date().isoformat()
@@ -60,7 +57,7 @@ class SpeechLimits:
         """
         now = self._clock()
         if count_rate:
-            refusal = self._rate_refusal(guild_id, user_id, now)
+            refusal = await self._rate_refusal(guild_id, user_id, now)
             if refusal is not None:
                 return refusal
         budget = self.settings.server_daily_characters
@@ -76,11 +73,11 @@ class SpeechLimits:
                 )
         return None
 
-    def _rate_refusal(self, guild_id: int, user_id: int, now: float) -> Refusal | None:
+    async def _rate_refusal(self, guild_id: int, user_id: int, now: float) -> Refusal | None:
         """Take a token from the member's and the server's per-minute rates, or say how long to wait."""
         member_rate = self.settings.member_messages_per_minute
         if member_rate:
-            wait = self._bucket(self._members, (guild_id, user_id), member_rate).update_rate_limit(now)
+            wait = await self._store.take_rate(guild_id, user_id, member_rate, now, RATE_WINDOW_S)
             if wait is not None:
                 return Refusal(
                     f"You're sending messages faster than I can read them here — wait {_seconds(wait)} "
@@ -90,7 +87,7 @@ class SpeechLimits:
                 )
         server_rate = self.settings.server_messages_per_minute
         if server_rate:
-            wait = self._bucket(self._servers, guild_id, server_rate).update_rate_limit(now)
+            wait = await self._store.take_rate(guild_id, None, server_rate, now, RATE_WINDOW_S)
             if wait is not None:
                 return Refusal(
                     f"This server is sending more than I can read ({server_rate} messages a minute) — "
@@ -102,14 +99,6 @@ class SpeechLimits:
 
     async def used_today(self, guild_id: int) -> int:
         return await self._store.usage(guild_id, self.today())
-
-    def _bucket(self, buckets: dict[K, Cooldown], key: K, per_minute: int) -> Cooldown:
-        bucket = buckets.get(key)
-        if bucket is None:
-            if len(buckets) >= _MAX_BUCKETS:
-                buckets.clear()  # every bucket refills within a minute; losing them only forgives a little
-            bucket = buckets[key] = Cooldown(per_minute, 60.0)
-        return bucket
 
 
 def _seconds(wait: float) -> str:

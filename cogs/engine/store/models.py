@@ -1,8 +1,9 @@
 """What servers and members have chosen: the records and the store interface behind them.
 
 The cogs only see :class:`PreferencesStore`; :mod:`cogs.engine.store.sqlite` is the default
-implementation (a PostgreSQL one can follow for multi-process deployments). Reads return defaults
-for servers and members that never changed anything, so nothing has to be created up front.
+implementation, :mod:`cogs.engine.store.postgres` the one for several processes on one database
+(:mod:`cogs.engine.store.factory` picks one from ``storage.url``). Reads return defaults for servers and
+members that never changed anything, so nothing has to be created up front.
 """
 
 from __future__ import annotations
@@ -150,6 +151,17 @@ class PreferencesStore(Protocol):
         ``INSERT … SELECT $1, $2, $3 WHERE $3 <= $4 ON CONFLICT (guild_id, day) DO UPDATE SET
         characters = daily_usage.characters + excluded.characters WHERE daily_usage.characters +
         excluded.characters <= $4 RETURNING characters`` (no row back: not admitted).
+        """
+        ...
+
+    async def take_rate(self, guild_id: int, user_id: int | None, limit: int, now: float, per: float) -> float | None:
+        """Count one text against a rate of at most ``limit`` texts per ``per`` seconds.
+
+        The member's rate in the server, or the server's own when ``user_id`` is None. A window begins
+        with its first text (at ``now``, seconds since the epoch) and lasts ``per`` seconds. Returns None
+        if the text is admitted, otherwise the seconds until the window ends. PostgreSQL counts in the
+        database, in one statement, so the rate holds for every process together; SQLite counts in
+        this process (it serves one process).
         """
         ...
 

@@ -22,8 +22,9 @@ import aiosqlite
 
 from . import sqlite_rows as rows
 from .models import GuildPrefs, MemberPrefs
+from .rates import ProcessRates
 from .sqlite_rows import GUILD_STORED, MEMBER_STORED, fetch_int, fetch_value
-from .stored import checked
+from .stored import checked, checked_text
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class SqlitePreferences:
         self._lock = asyncio.Lock()
         self._guilds: dict[int, GuildPrefs] = {}
         self._members: dict[int, MemberPrefs] = {}
+        self._rates = ProcessRates()
+        """Rates are counted in this process: a SQLite file serves one bot process."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self._path)!r})"
@@ -202,6 +205,8 @@ class SqlitePreferences:
     async def set_spoken_name(self, guild_id: int, user_id: int, name: str | None) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"a spoken name must be a str or None, not {type(name).__name__}")
+        if name is not None:
+            checked_text("a spoken name", name)
         async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
             if name is None:
                 await connection.execute(
@@ -215,6 +220,7 @@ class SqlitePreferences:
                 )
 
     async def forget_member(self, user_id: int) -> None:
+        self._rates.forget_member(user_id)
         async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
             await connection.execute("DELETE FROM member_settings WHERE user_id = ?", (user_id,))
             await connection.execute("DELETE FROM spoken_names WHERE user_id = ?", (user_id,))
@@ -237,9 +243,14 @@ class SqlitePreferences:
                 return False, used
             return True, await rows.add_usage(connection, guild_id, day, characters)
 
+    async def take_rate(self, guild_id: int, user_id: int | None, limit: int, now: float, per: float) -> float | None:
+        self._require_open()
+        return self._rates.take(guild_id, user_id, limit, now, per)
+
     async def forget_guild(self, guild_id: int) -> None:
         def invalidate() -> None:
             self._guilds.pop(guild_id, None)
+            self._rates.forget_guild(guild_id)
             for user_id in [u for u, m in self._members.items() if guild_id in m.spoken_names]:
                 del self._members[user_id]
 

@@ -47,7 +47,7 @@ class StoredField:
             expected = "an int" if shape == "int" else "an int or None"
         elif shape in ("str", "optional_str"):
             if isinstance(value, str):
-                return value
+                return checked_text(self.name, value)
             expected = "a str" if shape == "str" else "a str or None"
         elif shape == "choice":
             if isinstance(value, str):
@@ -65,6 +65,13 @@ class StoredField:
         if not -MAX_INT - 1 <= value <= MAX_INT:
             raise ValueError(f"{self.name} is out of range for a 64-bit integer: {value}")
         return value
+
+
+def checked_text(name: str, value: str) -> str:
+    """``value``, unless it holds a NUL character, which PostgreSQL's text can't keep (``ValueError``)."""
+    if "\x00" in value:
+        raise ValueError(f"{name} can't contain a NUL character")
+    return value
 
 
 def stored_fields(record: type, names: Collection[str]) -> dict[str, StoredField]:
