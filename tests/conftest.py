@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.logs import LIBRARY_LEVELS, PROJECT_LOGGERS
 from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.config import AsyncFlowSettings, LimitsSettings, Settings, SpeechSettings
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """``python -m bot``'s logging setup (``bot/logs.py``) changes process-wide loggers, and tests run ``cli.main``
+    in-process: put them back for the next test in this worker, whose stderr capture is another stream."""
+    root = logging.getLogger()
+    names = [*PROJECT_LOGGERS, *LIBRARY_LEVELS]
+    levels = {name: logging.getLogger(name).level for name in names}
+    handlers, root_level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(root_level)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 @pytest.fixture

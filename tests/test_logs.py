@@ -11,7 +11,6 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from discord.gateway import DiscordWebSocket
 from pydantic import SecretStr
 
-from bot.logs import LIBRARY_LEVELS, PROJECT_LOGGERS, REDACTED, configure_logging
+from bot.logs import REDACTED, configure_logging
 from cogs.engine.config import DiscordSettings, LoggingSettings, Settings, StorageSettings
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow, Fault
 from tests.bot_harness import BotHarness
@@ -34,20 +33,6 @@ READ = "Marmalade zeppelins drift sideways"
 NOT_READ = "Obsidian kumquats remain unread"
 SECRETS = [DEFAULT_API_KEY, BOT_TOKEN, INTERACTION_TOKEN, VOICE_TOKEN, "Periwinkle", "xylophone", "Marmalade"]
 SECRETS += ["zeppelin", "Obsidian", "kumquat"]
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """configure_logging changes process-wide loggers: put them back for the next test in this worker."""
-    root = logging.getLogger()
-    names = [*PROJECT_LOGGERS, *LIBRARY_LEVELS]
-    levels = {name: logging.getLogger(name).level for name in names}
-    handlers, root_level = list(root.handlers), root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(root_level)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
 
 
 def with_secrets(settings: Settings, **logging_options: Any) -> Settings:
