@@ -3,11 +3,13 @@ player for texts queued back to back, and the ``[opus]`` settings in the packets
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 
+from cogs.engine.audio.gapless import GaplessStream
 from tests.asyncflow_server import FakeAsyncFlow, tone_for
 from tests.audio_checks import FRAME, dominant_hz
 from tests.bot_harness import BotHarness
@@ -87,6 +89,11 @@ async def test_a_skip_moves_to_the_next_text_on_the_same_player(harness: BotHarn
     await harness.say(alice, "A long text that is skipped part of the way through, long before its end")
     await harness.say(alice, "Next", voice=second_voice)
     await harness.wait_until_speaking()
+    # The skip finds the next text handed to the stream: a text whose audio had not yet arrived would start a
+    # player of its own, as it must (on a busy machine its download can still be under way when the skip comes).
+    async with asyncio.timeout(10):
+        while not (isinstance(stream := harness.voice.source, GaplessStream) and stream.upcoming == 1):
+            await asyncio.sleep(0.005)
     reply = await harness.fake.run_command(alice, "skip")
     await harness.wait_until_quiet()
 

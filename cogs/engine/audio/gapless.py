@@ -86,6 +86,12 @@ class GaplessStream(discord.AudioSource):
     def ended(self) -> bool:
         return self._ended
 
+    @property
+    def upcoming(self) -> int:
+        """Texts handed in that have not started being heard."""
+        with self._lock:
+            return len(self._upcoming)
+
     def player_failed(self, error: Exception | None) -> None:
         """discord.py's ``after`` callback (player thread): the error every text not yet done ends with."""
         self._error = error
