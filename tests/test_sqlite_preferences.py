@@ -24,29 +24,9 @@ from cogs.engine.store.models import (
     PreferencesStore,
 )
 from cogs.engine.store.sqlite import SqlitePreferences, migrate
+from tests.test_preferences_store import ALL_CHANGED
 
 TABLES = ("guild_settings", "linked_channels", "proxy_allowlist", "member_settings", "spoken_names")
-INJECTION = "x'); DROP TABLE guild_settings; --"
-
-# Every server setting changed away from its default.
-ALL_CHANGED: dict[str, Any] = {
-    "linked_channels": frozenset({111, 222, 2**63 - 1}),
-    "read_voice_chat": False,
-    "default_voice": "voice-aria",
-    "allow_member_voices": False,
-    "announce_author": False,
-    "announce_window_s": 15,
-    "require_voice": False,
-    "auto_join": False,
-    "ignore_prefix": "",
-    "read_bots": True,
-    "read_proxies": False,
-    "proxy_allowlist": frozenset({42}),
-    "required_role": 987654321987654321,
-    "max_length": 120,
-    "emoji_mode": "skip",
-    "repeated_characters": 0,
-}
 
 
 def query(path: Path, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
