@@ -9,6 +9,7 @@ migrations, URL errors and several processes) is in ``test_sqlite_preferences.py
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import replace
 from itertools import count
@@ -426,25 +427,40 @@ _GUILD_VALUES: dict[str, st.SearchStrategy[Any]] = {
 _guild_ids = count(1)
 
 
+@pytest.fixture
+def writer_and_reader(
+    backend: Backend,
+) -> Iterator[tuple[asyncio.AbstractEventLoop, PreferencesStore, PreferencesStore]]:
+    """Two stores on the test's one database, on one event loop, opened once for every example of a property
+    test (a pool and a migration check per example made the PostgreSQL run take 45 s)."""
+    loop = asyncio.new_event_loop()
+    writer = loop.run_until_complete(backend.opened())
+    reader = loop.run_until_complete(backend.opened())
+    try:
+        yield loop, writer, reader
+    finally:
+        loop.run_until_complete(writer.close())
+        loop.run_until_complete(reader.close())
+        loop.close()
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.fixed_dictionaries({}, optional=_GUILD_VALUES), name=_text)
-def test_any_valid_settings_round_trip(backend: Backend, changes: dict[str, Any], name: str) -> None:
-    """Each example is a new server on the test's one database; read back through a store of its own."""
+def test_any_valid_settings_round_trip(
+    writer_and_reader: tuple[asyncio.AbstractEventLoop, PreferencesStore, PreferencesStore],
+    changes: dict[str, Any],
+    name: str,
+) -> None:
+    """Each example is a new server and member on the test's one database, written through one store and read
+    back through another, which has never read them (SQLite's caches are per store): what the database holds."""
     assert set(_GUILD_VALUES) == GUILD_FIELDS
-    guild_id = next(_guild_ids)
+    loop, writer, reader = writer_and_reader
+    guild_id = user_id = next(_guild_ids)
 
     async def run() -> None:
-        store = await backend.opened()
-        try:
-            await store.update_guild(guild_id, **changes)
-            await store.set_spoken_name(guild_id, 2, name)
-        finally:
-            await store.close()
-        again = await backend.opened()  # no cache: what the database holds
-        try:
-            assert await again.guild(guild_id) == replace(GuildPrefs(guild_id=guild_id), **changes)
-            assert (await again.member(2)).spoken_names[guild_id] == name
-        finally:
-            await again.close()
+        await writer.update_guild(guild_id, **changes)
+        await writer.set_spoken_name(guild_id, user_id, name)
+        assert await reader.guild(guild_id) == replace(GuildPrefs(guild_id=guild_id), **changes)
+        assert (await reader.member(user_id)).spoken_names[guild_id] == name
 
-    asyncio.run(run())
+    loop.run_until_complete(run())
