@@ -34,6 +34,13 @@ from cogs.engine.config import AsyncFlowSettings
 from cogs.engine.playback.request import typed_text_problem
 
 LIST_VOICES = "`python -m bot voices` lists yours"
+EXIT_STATUSES = {
+    0: "all is well (check: warnings included)",
+    1: "a problem was found (check); the text was refused or not spoken (say); Discord or AsyncFlow can't be reached",
+    2: "the configuration or the command line is wrong, or Discord rejected the token: fix what the message names",
+    130: "interrupted (Ctrl-C); say keeps a valid WAV of what it had written",
+}
+"""``python -m bot``'s exit statuses, for every command (``--help`` and the README list them)."""
 
 REQUEST_FIELDS = {
     "model_id": "asyncflow.model_id",

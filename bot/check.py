@@ -2,7 +2,7 @@
 
 One line per finding, ``[ok]``, ``[warn]``, ``[FAIL]`` or ``[skip]``; then one tiny real speech request with the
 configured model, voice, endpoint and format, since only that proves speaking works. Exit status: 0 all well (warnings
-included), 1 a problem found, 2 the configuration can't be read (:data:`EXIT_CODES`).
+included), 1 a problem found, 2 the configuration can't be read (``admin_words.EXIT_STATUSES``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from cogs.engine.engine import load_opus
 
 from .admin_words import describe_for_admin, voice_not_found, where_to_set
 
-EXIT_CODES = {0: "all is well (warnings included)", 1: "a problem was found", 2: "the configuration can't be read"}
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config.example.toml"
 CHECK_TEXT = "Hi."
 """What the test speech request says: a few characters of the account's quota."""
@@ -210,7 +209,7 @@ def report_speech(report: Report, problem: str | None, audio_s: float, elapsed: 
 
 
 async def check(settings: Settings, *, offline: bool) -> int:
-    """Report each prerequisite on its own line; the exit status (see :data:`EXIT_CODES`)."""
+    """Report each prerequisite on its own line; the exit status: 0 all well, 1 a problem found."""
     report = Report()
     check_local(settings, report)
     if offline:

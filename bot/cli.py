@@ -14,7 +14,7 @@ from cogs.engine.asyncflow.errors import AsyncFlowError
 from cogs.engine.config import ConfigError, Settings, load_settings
 from cogs.engine.store.sqlite_to_postgres import CopyRefused, copy_sqlite_to_postgres, describe
 
-from .admin_words import describe_for_admin
+from .admin_words import EXIT_STATUSES, describe_for_admin
 from .check import CHECK_TEXT, check, report_config_error
 from .logs import configure_logging
 from .runner import StartupError, run_bot
@@ -40,14 +40,14 @@ def version() -> str:
 
 
 GLOBAL_OPTIONS_HELP = "global options (before or after the command)"
-EPILOG = """exit status:
-  0    all is well
-  1    a problem was found (check), the text was refused or could not be spoken (say), Discord or AsyncFlow
-       could not be reached
-  2    the configuration or the command line is wrong: nothing was tried (the fix is in the message)
-  130  interrupted (Ctrl-C); say leaves a valid WAV of what it had written
-
-run `python -m bot check` first: it tests everything the bot needs, with one tiny real speech request."""
+EPILOG = "\n".join(
+    [
+        "exit status:",
+        *(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES.items()),
+        "",
+        "run `python -m bot check` first: it tests everything the bot needs, with one tiny real speech request.",
+    ]
+)
 
 
 def _global_options(*, defaults: bool) -> argparse.ArgumentParser:
