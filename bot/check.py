@@ -2,7 +2,7 @@
 
 One line per finding, ``[ok]``, ``[warn]``, ``[FAIL]`` or ``[skip]``; then one tiny real speech request with the
 configured model, voice, endpoint and format, since only that proves speaking works. Exit status: 0 all well (warnings
-included), 1 a problem found, 2 the configuration can't be read (``admin_words.EXIT_STATUSES``).
+included), 1 a problem found; a configuration that can't be read stops ``python -m bot`` first, with exit status 2.
 """
 
 from __future__ import annotations
@@ -55,15 +55,6 @@ class Report:
 
     def skip(self, what: str, detail: str) -> None:
         say(f"[skip] {what}: {detail}")
-
-
-def report_config_error(error: ConfigError) -> int:
-    """The configuration can't be loaded: every problem it names, one per line, and exit status 2."""
-    problems = [line for line in str(error).splitlines() if line.strip()]
-    say(f"[FAIL] config: {len(problems)} problem{'s' if len(problems) != 1 else ''} (fix, then check again):")
-    for problem in problems:
-        say(f"  {problem}")
-    return 2
 
 
 def placeholders(settings: Settings, example: Path = EXAMPLE_CONFIG) -> list[str]:
@@ -140,7 +131,10 @@ async def check_asyncflow(settings: Settings, report: Report, *, speak: bool) ->
     api = settings.asyncflow
     key = api.api_key.get_secret_value().strip() if api.api_key else ""
     if not key:
-        report.fail("asyncflow.api_key", f"missing: set {where_to_set('asyncflow.api_key')}")
+        try:
+            settings.require_api_key()
+        except ConfigError as missing:  # the message every command gives for it
+            report.fail("asyncflow.api_key", str(missing))
         return
     if "asyncflow.api_key" in placeholders(settings):
         report.skip("AsyncFlow", "not asked with the placeholder key")

@@ -15,7 +15,7 @@ from cogs.engine.config import ConfigError, Settings, load_settings
 from cogs.engine.store.sqlite_to_postgres import CopyRefused, copy_sqlite_to_postgres, describe
 
 from .admin_words import EXIT_STATUSES, describe_for_admin
-from .check import CHECK_TEXT, check, report_config_error
+from .check import CHECK_TEXT, check
 from .logs import configure_logging
 from .runner import StartupError, run_bot
 from .say_to_file import PROGRESS_EVERY_S, say_to_file
@@ -131,9 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     try:
         settings = load_settings(args.config)
-    except ConfigError as error:
-        if command == "check":
-            return report_config_error(error)
+    except ConfigError as error:  # every problem it has (check's first finding, too): nothing else is tried
         print(error, file=sys.stderr)
         return 2
     try:
