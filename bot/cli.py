@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes.util
 import sys
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-import discord
-
 from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.asyncflow.errors import AsyncFlowError
 from cogs.engine.config import ConfigError, Settings, load_settings
-from cogs.engine.engine import load_opus
 from cogs.engine.store.sqlite_to_postgres import CopyRefused, copy_sqlite_to_postgres, describe
-from cogs.engine.words import describe_error
 
+from .admin_words import EXIT_STATUSES, describe_for_admin
+from .check import CHECK_TEXT, check
 from .logs import configure_logging
-from .runner import run_bot
-from .say_to_file import say_to_file
+from .runner import StartupError, run_bot
+from .say_to_file import PROGRESS_EVERY_S, say_to_file
 
 DISTRIBUTION = "asyncflow-discord-tts"
 """The name in pyproject.toml, whose version ``--version`` prints."""
@@ -42,26 +39,88 @@ def version() -> str:
             return "unknown"
 
 
+GLOBAL_OPTIONS_HELP = "global options (before or after the command)"
+EPILOG = "\n".join(
+    [
+        "exit status:",
+        *(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUSES.items()),
+        "",
+        "run `python -m bot check` first: it tests everything the bot needs, with one tiny real speech request.",
+    ]
+)
+
+
+def _global_options(*, defaults: bool) -> argparse.ArgumentParser:
+    """``--config`` and ``-v``, accepted before the command and after it. Under a command their defaults are
+    SUPPRESS, so an option given before it is not overwritten there."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group(GLOBAL_OPTIONS_HELP)
+    group.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        default=None if defaults else argparse.SUPPRESS,
+        help="config file (default: $TTSBOT_CONFIG, else ./config.toml); environment variables win over it",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="log the bot's own debug details (libraries stay quiet, secrets are never logged)",
+    )
+    return parent
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot",
         description="A Discord bot that speaks text in voice channels with AsyncFlow.",
-    )
-    parser.add_argument("--config", type=Path, help="config file (default: $TTSBOT_CONFIG, else ./config.toml)")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log the bot's own debug details (libraries stay quiet)"
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_global_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"{DISTRIBUTION} {version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="run the bot (the default)")
-    say = commands.add_parser("say", help="speak TEXT into a WAV file, exactly as a voice channel would hear it")
-    say.add_argument("text", metavar="TEXT")
-    say.add_argument("--out", type=Path, required=True, metavar="FILE.wav")
-    say.add_argument("--voice", metavar="ID", help="AsyncFlow voice id (default: asyncflow.voice_id)")
-    commands.add_parser("voices", help="list AsyncFlow voices")
-    commands.add_parser("check", help="check the config, libopus, davey and the AsyncFlow key")
-    copy = commands.add_parser("copy-storage", help="copy a SQLite preferences file into PostgreSQL")
-    copy.add_argument("--from", dest="source", type=Path, metavar="PATH", help="default: storage.sqlite_path")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    options = [_global_options(defaults=False)]
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name,
+            help=summary,
+            description=summary,
+            parents=options,
+            epilog=EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    command("run", "run the bot (the default when no command is given); needs DISCORD_TOKEN")
+    say = command("say", "speak TEXT into a WAV file, exactly as a voice channel would hear it (/say's road)")
+    say.add_argument("text", metavar="TEXT", help="the words to speak; - reads them from stdin (UTF-8)")
+    say.add_argument(
+        "--out", required=True, metavar="FILE.wav", help="the WAV file to write (48 kHz stereo); - writes to stdout"
+    )
+    say.add_argument(
+        "--voice", metavar="NAME|ID", help="a voice name (any case) or id from `voices` (default: asyncflow.voice_id)"
+    )
+    say.add_argument(
+        "--progress-every",
+        type=float,
+        default=PROGRESS_EVERY_S,
+        metavar="SECONDS",
+        help=f"seconds between progress lines on stderr as a long text plays (default {PROGRESS_EVERY_S:g}; 0: none)",
+    )
+    command("voices", "list the AsyncFlow voices your key can use: id, name, language, gender")
+    check = command(
+        "check",
+        "check the configuration, libopus, davey, the AsyncFlow key and voice, then speak a test word "
+        f"({len(CHECK_TEXT)} characters of your quota)",
+    )
+    check.add_argument("--offline", action="store_true", help="skip every network step (nothing is sent to AsyncFlow)")
+    copy = command("copy-storage", "copy a SQLite preferences file into PostgreSQL")
+    copy.add_argument(
+        "--from", dest="source", type=Path, metavar="PATH", help="the SQLite file (default: storage.sqlite_path)"
+    )
     copy.add_argument("--to", dest="target", metavar="URL", help="postgresql://… (default: storage.url, STORAGE_URL)")
     copy.add_argument("--replace", action="store_true", help="delete what the target holds first (else refused)")
     return parser
@@ -69,23 +128,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    command = args.command or "run"
     try:
         settings = load_settings(args.config)
+    except ConfigError as error:  # every problem it has (check's first finding, too): nothing else is tried
+        print(error, file=sys.stderr)
+        return 2
+    try:
         configure_logging(settings, verbose=args.verbose)
-        command = args.command or "run"
         if command == "run":
             asyncio.run(run_bot(settings))
             return 0
         if command == "say":
-            return asyncio.run(say_to_file(settings, args.text, args.out, args.voice))
+            return asyncio.run(
+                say_to_file(settings, args.text, args.out, args.voice, progress_every=args.progress_every)
+            )
         if command == "voices":
             return asyncio.run(list_voices(settings))
         if command == "copy-storage":
             return asyncio.run(copy_storage(settings, args.source, args.target, replace=args.replace))
-        return asyncio.run(check(settings))
+        return asyncio.run(check(settings, offline=args.offline))
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    except StartupError as error:
+        print(error, file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
 
@@ -110,7 +178,7 @@ async def list_voices(settings: Settings) -> int:
     try:
         voices = await client.list_voices()
     except AsyncFlowError as error:
-        print(describe_error(error), file=sys.stderr)
+        print(describe_for_admin(error, settings.asyncflow), file=sys.stderr)
         return 1
     finally:
         await client.aclose()
@@ -121,54 +189,3 @@ async def list_voices(settings: Settings) -> int:
         print(f"{voice_id:<{widths[0]}}  {name:<{widths[1]}}  {language:<{widths[2]}}  {gender}")
     print(f"{len(rows)} voices")
     return 0
-
-
-async def check(settings: Settings) -> int:
-    """Report each prerequisite on its own line; exit non-zero if any fails."""
-    failures = 0
-
-    def report(ok: bool, what: str, detail: str) -> None:
-        nonlocal failures
-        failures += not ok
-        print(f"[{'ok' if ok else 'FAIL'}] {what}: {detail}")
-
-    report(
-        True,
-        "config",
-        f"model {settings.asyncflow.model_id}, endpoint {settings.asyncflow.endpoint}, "
-        f"API {settings.asyncflow.base_url}",
-    )
-    has_token = settings.discord.token is not None and bool(settings.discord.token.get_secret_value().strip())
-    report(
-        has_token, "discord.token", "set" if has_token else "missing: set DISCORD_TOKEN (only needed to run the bot)"
-    )
-    opus_ok = load_opus()
-    report(
-        opus_ok,
-        "libopus",
-        f"loaded ({discord.opus._OpusStruct.get_opus_version()})"
-        if opus_ok
-        else f"not found (found library: {ctypes.util.find_library('opus')}); apt-get install libopus0",
-    )
-    try:
-        import davey
-
-        report(True, "davey (DAVE voice encryption)", f"protocol version {davey.DAVE_PROTOCOL_VERSION}")
-    except ImportError:
-        report(False, "davey (DAVE voice encryption)", "not installed: pip install 'discord.py[voice]>=2.7.1'")
-    try:
-        api_key = settings.require_api_key()
-    except ConfigError as error:
-        report(False, "asyncflow.api_key", str(error))
-        return 1
-    client = AsyncFlowClient(settings.asyncflow, api_key)
-    try:
-        status = await client.status()
-        report(True, "AsyncFlow status", f"{status}")
-        voices = await client.list_voices(page_size=100, max_pages=1)
-        report(True, "AsyncFlow API key", f"accepted ({len(voices)} voices on the first page)")
-    except AsyncFlowError as error:
-        report(False, "AsyncFlow", describe_error(error))
-    finally:
-        await client.aclose()
-    return 1 if failures else 0

@@ -11,17 +11,32 @@ import asyncio
 import logging
 import signal
 
+import aiohttp
 import discord
 from discord.ext import commands
 
 from cogs.engine.config import ConfigError, Settings
 from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
 
+from .admin_words import TOKEN_REJECTED, discord_unreachable
 from .metrics_server import serve_metrics
 
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.speech", "cogs.members", "cogs.server_settings")
+CONFIG_EXIT = 2
+"""A start-up failure the configuration must fix (systemd's unit does not restart on it)."""
+UNREACHABLE_EXIT = 1
+
+
+class StartupError(Exception):
+    """The bot can't start: ``str()`` is one line naming the cause and its fix; ``exit_code`` for the process."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 SHUTDOWN_TIMEOUT_S = 10.0  # a stuck voice disconnect must not keep a stopping bot alive
 READING_EXTENSION = "cogs.reading"  # needs the privileged Message Content intent
 
@@ -158,4 +173,7 @@ async def run_bot(settings: Settings) -> None:
                 "Developer Portal (Bot → Privileged Gateway Intents), or set DISCORD_READ_MESSAGES=false"
             ) from None
         except discord.LoginFailure:
-            raise ConfigError("discord.token was rejected by Discord: reset it in the Developer Portal") from None
+            raise StartupError(TOKEN_REJECTED, CONFIG_EXIT) from None
+        except (aiohttp.ClientConnectionError, OSError, discord.GatewayNotFound) as error:
+            # Logging in or finding the gateway; once connected, discord.py reconnects by itself.
+            raise StartupError(discord_unreachable(error), UNREACHABLE_EXIT) from None

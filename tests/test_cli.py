@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import socket
 import sys
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import discord
 import numpy as np
 import pytest
+from aiohttp import web
 
+from bot import cli
 from tests.asyncflow_server import DEFAULT_API_KEY, DEMO_VOICE_ID, FakeAsyncFlow, Fault, tone_for
 
 ROOT = Path(__file__).resolve().parent.parent
+OURS = ("DISCORD_", "ASYNCFLOW_", "SPEECH_", "TTSBOT_", "LOGGING_", "STORAGE_", "METRICS_", "LIMITS_", "OPUS_")
+"""The prefixes of the bot's environment variables: a test sees none but its own."""
 
 
 async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    ours = ("DISCORD_", "ASYNCFLOW_", "SPEECH_", "TTSBOT_", "LOGGING_")
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(OURS)}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -33,6 +40,30 @@ async def run_cli(*args: str, env: dict[str, str], cwd: Path) -> tuple[int, str,
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+async def run_main(
+    *args: str,
+    env: dict[str, str],
+    cwd: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    stdin: bytes = b"",
+) -> tuple[int, str, str]:
+    """``python -m bot ARGS`` without starting a process (a second costs ~1 s of CI): the same ``main``, argument
+    parsing, settings from the environment and exit code, run in a thread so its ``asyncio.run`` has a loop of its
+    own while the stand-in keeps serving on the test's."""
+    for name in list(os.environ):
+        if name.startswith(OURS):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+    capsys.readouterr()
+    code = await asyncio.to_thread(cli.main, list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def api_env(server: FakeAsyncFlow, **extra: str) -> dict[str, str]:
@@ -82,12 +113,17 @@ async def test_say_with_another_voice_and_the_stream_endpoint(asyncflow: FakeAsy
     )
 
 
-async def test_say_prints_the_members_message_on_an_api_error(asyncflow: FakeAsyncFlow, tmp_path: Path) -> None:
+async def test_say_tells_the_admin_which_setting_to_fix_on_an_api_error(
+    asyncflow: FakeAsyncFlow, tmp_path: Path
+) -> None:
     env = api_env(asyncflow, ASYNCFLOW_API_KEY="sk_wrong_key_for_this_test")
     code, _, stderr = await run_cli("say", "Hello", "--out", str(tmp_path / "x.wav"), env=env, cwd=tmp_path)
     assert code == 1
-    assert "The server's AsyncFlow API key was rejected — an admin needs to update it." in stderr
-    assert "sk_wrong_key_for_this_test" not in stderr
+    assert stderr.strip().splitlines() == [
+        f"AsyncFlow at {asyncflow.base_url}/ rejected the API key: set ASYNCFLOW_API_KEY (api_key under [asyncflow]) "
+        "to a key from the AsyncFlow dashboard"
+    ]
+    assert not (tmp_path / "x.wav").exists()  # opened only once audio arrived
 
 
 async def test_say_reports_quota_running_out_and_keeps_the_audio_before_it(
@@ -112,19 +148,6 @@ async def test_voices_lists_every_voice(asyncflow: FakeAsyncFlow, tmp_path: Path
     assert f"{len(asyncflow.voices)} voices" in stdout
 
 
-async def test_check_reports_each_prerequisite(asyncflow: FakeAsyncFlow, tmp_path: Path) -> None:
-    code, stdout, _ = await run_cli("check", env=api_env(asyncflow, DISCORD_TOKEN="x"), cwd=tmp_path)
-    assert code == 0, stdout
-    assert "[ok] libopus: loaded" in stdout
-    assert "[ok] davey" in stdout
-    assert "[ok] AsyncFlow API key: accepted" in stdout
-
-    code, stdout, _ = await run_cli("check", env=api_env(asyncflow, ASYNCFLOW_API_KEY="sk_bad"), cwd=tmp_path)
-    assert code == 1
-    assert "[FAIL] discord.token" in stdout
-    assert "[FAIL] AsyncFlow: The server's AsyncFlow API key was rejected" in stdout
-
-
 async def test_a_bad_config_value_stops_with_one_line(tmp_path: Path) -> None:
     code, _, stderr = await run_cli(
         "say", "hi", "--out", "x.wav", env={"ASYNCFLOW_ENDPOINT": "websocket"}, cwd=tmp_path
@@ -141,8 +164,12 @@ async def test_run_without_a_token_says_which_key_is_missing(tmp_path: Path) -> 
     assert "discord.token is missing: set DISCORD_TOKEN" in stderr
 
 
-async def test_say_takes_the_same_road_as_slash_say(asyncflow: FakeAsyncFlow, tmp_path: Path) -> None:
-    """Cleaned like /say (markup, links and emoji codes are not read out), and limited and checked the same way."""
+async def test_say_takes_the_same_road_as_slash_say(
+    asyncflow: FakeAsyncFlow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Cleaned like /say (markup, links and emoji codes are not read out), and limited and checked the same way:
+    a refused text costs no request."""
+    asyncflow.ms_per_char = 5  # the same requests, a tenth of the audio to play out on the 20 ms clock
     out = tmp_path / "road.wav"
     text = "look at https://example.com/a/b?c=d **bold** <:pepe:123456789012345678> 😂"
     code, _, stderr = await run_cli("say", text, "--out", str(out), env=api_env(asyncflow), cwd=tmp_path)
@@ -152,17 +179,39 @@ async def test_say_takes_the_same_road_as_slash_say(asyncflow: FakeAsyncFlow, tm
     ]
 
     refusals = {
-        "   ": "There's nothing to say — give me some text.",
-        "x" * 501: "That's 501 characters; the limit here is 500. Shorten it or split it into parts.",
-        "***": "There's nothing in that I can read aloud — give me some words.",
+        "   ": "TEXT is empty or only whitespace: give the words to speak (or - to read them from stdin)",
+        "x" * 501: "TEXT is 501 characters, over the limit of 500: shorten it, or raise SPEECH_MAX_TEXT_LENGTH "
+        "(max_text_length under [speech]) (members are held to it too)",
+        "***": "TEXT has nothing that can be read aloud once Discord markup, links and emoji codes are cleaned",
     }
     for typed, expected in refusals.items():
-        code, _, stderr = await run_cli("say", typed, "--out", str(out), env=api_env(asyncflow), cwd=tmp_path)
+        code, _, stderr = await run_main(
+            "say",
+            typed,
+            "--out",
+            str(out),
+            env=api_env(asyncflow),
+            cwd=tmp_path,
+            monkeypatch=monkeypatch,
+            capsys=capsys,
+        )
         assert (code, stderr.strip()) == (1, expected)
-    code, _, stderr = await run_cli(
-        "say", "hello", "--out", str(out), "--voice", "no-such-voice", env=api_env(asyncflow), cwd=tmp_path
+    code, _, stderr = await run_main(
+        "say",
+        "hello",
+        "--out",
+        str(out),
+        "--voice",
+        "no-such-voice",
+        env=api_env(asyncflow),
+        cwd=tmp_path,
+        monkeypatch=monkeypatch,
+        capsys=capsys,
     )
-    assert (code, stderr.strip()) == (1, "I don't know that voice — pick one from the list as you type.")
+    assert (code, stderr.strip()) == (
+        1,
+        "--voice 'no-such-voice' is neither a voice id nor a voice name: `python -m bot voices` lists yours",
+    )
     assert len([r for r in asyncflow.tts_requests if r.json]) == 1  # no refused text cost a request
 
 
@@ -185,3 +234,65 @@ async def test_verbose_json_logs_have_the_bots_debug_lines_and_no_key(asyncflow:
     assert any(r["logger"] == "cogs.engine.asyncflow.client" and "retrying" in r["message"] for r in records)
     assert not [r for r in records if r["logger"].startswith(("httpx", "httpcore"))]
     assert DEFAULT_API_KEY not in stderr
+
+
+# -- start-up: Discord unreachable or the token refused, in one line -------------------------------------------------
+# discord.py always talks to https://discord.com, which a test can't make unreachable from outside the process (it
+# honours no proxy variable, and a machine with DNS would reach it). So ``cli.main(["run"])`` runs in this process
+# with discord.py's own base URL aimed at 127.0.0.1: the same login call, a real failed connect or a real 401.
+
+
+def not_logged(stderr: str) -> list[str]:
+    """stderr's lines but the log's (``2026-12-01 21:40:30,388 INFO ...``): what the command itself said."""
+    return [line for line in stderr.splitlines() if line.strip() and not line[:4].isdigit()]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again when the probe is: nothing listens there
+
+
+@pytest.fixture
+async def discord_refusing_tokens() -> AsyncIterator[str]:
+    """A local stand-in for Discord's API that answers the login call (GET /users/@me) as a bad token gets."""
+
+    async def users_me(_request: web.Request) -> web.Response:
+        return web.json_response({"message": "401: Unauthorized", "code": 0}, status=401)
+
+    app = web.Application()
+    app.router.add_get("/api/v10/users/@me", users_me)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}/api/v10"
+    await runner.cleanup()
+
+
+async def test_run_says_in_one_line_when_discord_cant_be_reached_or_refuses_the_token(
+    discord_refusing_tokens: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = "MTIz.fake-token-for-this-test.abc"
+    env = {"DISCORD_TOKEN": token, "ASYNCFLOW_API_KEY": "sk_x", "STORAGE_SQLITE_PATH": str(tmp_path / "p.sqlite3")}
+    unreachable = f"http://127.0.0.1:{closed_port()}/api/v10"
+    monkeypatch.setattr(discord.http.Route, "BASE", unreachable)
+    code, out, err = await run_main("run", env=env, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    lines = not_logged(err)
+    assert code == 1, err
+    assert len(lines) == 1 and lines[0].startswith(f"could not reach Discord at {unreachable} (Cannot connect to host")
+    assert lines[0].endswith(": check this machine's network, DNS and firewall")
+    assert "Traceback" not in err
+
+    monkeypatch.setattr(discord.http.Route, "BASE", discord_refusing_tokens)
+    code, out, err = await run_main("run", env=env, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    assert "Traceback" not in err
+    assert (code, not_logged(err)) == (
+        2,
+        [
+            "Discord rejected the bot token: set DISCORD_TOKEN (token under [discord]) to the token from the "
+            "Developer Portal (Bot → Reset Token)"
+        ],
+    )
+    assert token not in out + err

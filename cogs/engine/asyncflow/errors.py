@@ -13,10 +13,18 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 QUOTA_MARKER_CODE = "QUOTA_EXCEEDED"
 """The code of the quota errors the ``--ERROR:QUOTA_EXCEEDED--`` marker inside the audio stands for."""
+
+
+class InvalidField(NamedTuple):
+    """The request field a validation error (HTTP 422) names, and why AsyncFlow refused it."""
+
+    name: str
+    """Dotted, as in the request body: ``model_id``, ``output_format.sample_rate``."""
+    reason: str
 
 
 class AsyncFlowError(Exception):
@@ -34,11 +42,14 @@ class AsyncFlowError(Exception):
         code: str | None = None,
         retry_after: float | None = None,
         extra: Mapping[str, Any] | None = None,
+        invalid_field: InvalidField | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.invalid_field = invalid_field
+        """The field a 422's list ``detail`` names in its first entry's ``loc``, when it names one."""
         self.retry_after = retry_after
         """Seconds the server asked us to wait, when it said."""
         self.extra: Mapping[str, Any] = extra or {}
@@ -182,6 +193,7 @@ def error_from_response(status: int, content: bytes, headers: Mapping[str, str])
     retry_after = _retry_after_header(headers.get("retry-after"))
     code: str | None = None
     message = ""
+    invalid_field: InvalidField | None = None
     extra: Mapping[str, Any] = {}
     try:
         data: Any = json.loads(content) if content else None
@@ -209,6 +221,7 @@ def error_from_response(status: int, content: bytes, headers: Mapping[str, str])
             message = detail
         if not message and isinstance(detail, list):
             message = "the request was not valid"
+            invalid_field = _first_invalid_field(detail)
 
     summary = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
     error_class = _ERROR_CLASSES.get(code or "")
@@ -225,7 +238,20 @@ def error_from_response(status: int, content: bytes, headers: Mapping[str, str])
             )
         else:
             error_class = BadRequest
-    return error_class(summary, status=status, code=code, retry_after=retry_after, extra=extra)
+    return error_class(
+        summary, status=status, code=code, retry_after=retry_after, extra=extra, invalid_field=invalid_field
+    )
+
+
+def _first_invalid_field(detail: list[Any]) -> InvalidField | None:
+    """The field of a validation error's first entry (FastAPI's ``{"loc": ["body", "model_id"], "msg": ...}``)."""
+    first = detail[0] if detail and isinstance(detail[0], Mapping) else {}
+    loc = first.get("loc")
+    name = ".".join(str(part) for part in loc if part != "body") if isinstance(loc, list) else ""
+    reason = first.get("msg")
+    if not name:
+        return None
+    return InvalidField(name, reason if isinstance(reason, str) and reason else "not valid")
 
 
 def _retry_after_header(value: str | None) -> float | None:
