@@ -14,7 +14,7 @@ import discord
 
 from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.asyncflow.errors import AsyncFlowError
-from cogs.engine.config import ConfigError, Settings, load_settings
+from cogs.engine.config import ConfigError, Settings, load_settings, misspelled_variables
 from cogs.engine.engine import load_opus
 from cogs.engine.store.sqlite_to_postgres import CopyRefused, copy_sqlite_to_postgres, describe
 from cogs.engine.words import describe_error
@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    for warning in misspelled_variables():
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         settings = load_settings(args.config)
         configure_logging(settings, verbose=args.verbose)
