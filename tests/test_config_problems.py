@@ -166,3 +166,13 @@ async def test_the_admin_sees_every_problem_and_every_near_miss_in_one_run(tmp_p
     ]
     for secret in ("xyzzy", "plugh", "hunter2"):
         assert secret not in stderr
+
+
+def test_the_readmes_example_is_what_the_bot_prints(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    example = readme.split("**Allowed values.**", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "config.toml").write_text('[asyncflow]\nmax_retries = 11\nmodle_id = "x"\n')
+    monkeypatch.setenv("SPEECH_QUEUE_LIMIT", "0")
+    with pytest.raises(ConfigError) as raised:
+        load_settings()  # ./config.toml, named as the admin sees it
+    assert str(raised.value) == example.rstrip("\n")
