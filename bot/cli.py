@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cogs.engine.asyncflow.client import AsyncFlowClient
 from cogs.engine.asyncflow.errors import AsyncFlowError
-from cogs.engine.config import ConfigError, Settings, load_settings
+from cogs.engine.config import ConfigError, Settings, load_settings, misspelled_variables
 from cogs.engine.store.sqlite_to_postgres import CopyRefused, copy_sqlite_to_postgres, describe
 
 from .admin_words import EXIT_STATUSES, describe_for_admin
@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "run"
+    for warning in misspelled_variables():
+        print(f"warning: {warning}", file=sys.stderr)
     try:
         settings = load_settings(args.config)
     except ConfigError as error:  # every problem it has (check's first finding, too): nothing else is tried

@@ -8,7 +8,9 @@ undocumented the choices are written down next to the code.
 Audio is a deterministic tone (see :func:`expected_samples`), so a test can prove that what reaches Discord is
 what this server sent.
 
-Run it by hand with ``python -m tests.asyncflow_server [--port 8765] [--api-key KEY ...] [--realtime-factor 3]``.
+Run it by hand with ``python -m tests.asyncflow_server [--port 8765] [--api-key KEY ...] [--realtime-factor 3]``
+from the checkout, or ``python path/to/tests/asyncflow_server.py`` from any directory; ``--log`` prints each
+request it receives (the key redacted) and a one-line summary of its reply.
 
 Choices where the reference says "unknown":
 
@@ -33,6 +35,7 @@ import asyncio
 import contextlib
 import itertools
 import json as jsonlib
+import re
 import signal
 import struct
 import sys
@@ -42,7 +45,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Literal, Self, get_args
+from typing import Any, Literal, Self, TextIO, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -872,6 +875,9 @@ class FakeAsyncFlow:
         self._base_url: str | None = None
         self._stopping: asyncio.Event | None = None
         self._active: dict[int, web.BaseRequest] = {}  # id(request) -> request (requests are unhashable)
+        self._body_bytes: dict[int, int] = {}  # id(request) -> audio bytes its reply carried
+        self.log: TextIO | None = None
+        """Where to print each request and a summary of its reply (``--log``: stdout); None: print nothing."""
 
     # ----- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -977,17 +983,31 @@ class FakeAsyncFlow:
                 parsed = jsonlib.loads(body)
             except ValueError:
                 parsed = None
-        self.requests.append(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                headers={k.lower(): v for k, v in request.headers.items()},
-                json=parsed,
-                body=body,
-                query=dict(request.query),
-                received_at=time.monotonic(),
-            )
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            json=parsed,
+            body=body,
+            query=dict(request.query),
+            received_at=time.monotonic(),
         )
+        self.requests.append(recorded)
+        try:
+            response = await self._answer(request, handler)
+        except BaseException:
+            if self.log is not None:
+                self.log.write(describe_request(recorded) + "  -> no reply (the connection was cut)\n")
+                self.log.flush()
+            raise
+        finally:
+            body_bytes = self._body_bytes.pop(id(request), None)
+        if self.log is not None:
+            self.log.write(describe_request(recorded) + f"  -> {describe_reply(response, body_bytes)}\n")
+            self.log.flush()
+        return response
+
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         http_exception = request.match_info.http_exception
         if http_exception is not None:
             # FastAPI answers unknown routes before any dependency (auth) runs.
@@ -1253,6 +1273,7 @@ class FakeAsyncFlow:
             headers={"Content-Type": "audio/wav" if job.container == "wav" else "application/octet-stream"},
         )
         resp.enable_chunked_encoding()
+        self._body_bytes[id(request)] = end  # what --log reports (body_length also counts the chunk framing)
         try:
             await self._pause(self.first_byte_delay)
             await resp.prepare(request)
@@ -1316,6 +1337,47 @@ def _chunk_bounds(
 
 
 # --------------------------------------------------------------------------------------------------------------------
+# --log: what each request carried, as an admin needs to see it
+# --------------------------------------------------------------------------------------------------------------------
+
+REDACTED_HEADERS = frozenset({"x-api-key", "authorization"})
+"""Headers whose values are never printed: a real key may be sent to the stand-in by mistake."""
+_LONGEST_LOGGED_BODY = 4000
+_MULTIPART_FIELD = re.compile(rb'Content-Disposition:\s*form-data;\s*name="([^"]*)"(?:;\s*filename="([^"]*)")?', re.I)
+
+
+def describe_request(request: RecordedRequest) -> str:
+    """The request line, its headers (keys redacted) and its JSON body or multipart field names, one per line."""
+    query = "?" + "&".join(f"{k}={v}" for k, v in request.query.items()) if request.query else ""
+    lines = [f"{request.method} {request.path}{query}"]
+    for name, value in sorted(request.headers.items()):
+        shown = f"(redacted, {len(value)} characters)" if name in REDACTED_HEADERS else value
+        lines.append(f"  {name}: {shown}")
+    if request.json is not None:
+        body = jsonlib.dumps(request.json, ensure_ascii=False)
+        lines.append(f"  json: {body if len(body) <= _LONGEST_LOGGED_BODY else body[:_LONGEST_LOGGED_BODY] + '…'}")
+    elif "multipart/form-data" in request.headers.get("content-type", ""):
+        fields = [
+            name.decode(errors="replace") + (f" (file {filename.decode(errors='replace')})" if filename else "")
+            for name, filename in _MULTIPART_FIELD.findall(request.body)
+        ]
+        lines.append(f"  multipart fields: {', '.join(fields) or '(none)'}")
+    elif request.body:
+        lines.append(f"  body: {len(request.body)} bytes, not JSON")
+    return "\n".join(lines) + "\n"
+
+
+def describe_reply(response: web.StreamResponse, body_bytes: int | None = None) -> str:
+    """``200 audio/wav, 67244 bytes`` or ``401 application/json {"detail": ...}``: one line."""
+    summary = f"{response.status} {response.content_type}"
+    body = response.body if isinstance(response, web.Response) else None
+    if isinstance(body, bytes) and response.content_type == "application/json":
+        text = body.decode(errors="replace")
+        return f"{summary} {text if len(text) <= 300 else text[:300] + '…'}"
+    return f"{summary}, {response.body_length if body_bytes is None else body_bytes} bytes"
+
+
+# --------------------------------------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------------------------------------
 
@@ -1335,6 +1397,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--first-byte-delay", type=float, default=0.0, help="seconds before the response headers")
     parser.add_argument("--chunk-bytes", type=int, default=4096, help="bytes per body chunk")
     parser.add_argument("--ms-per-char", type=float, default=50.0, help="audio milliseconds per transcript character")
+    parser.add_argument(
+        "--log", action="store_true", help="print each request (headers with the key redacted, body) and its reply"
+    )
     return parser.parse_args(argv)
 
 
@@ -1344,6 +1409,7 @@ async def _serve(args: argparse.Namespace) -> None:
     server.first_byte_delay = args.first_byte_delay
     server.chunk_bytes = args.chunk_bytes
     server.ms_per_char = args.ms_per_char
+    server.log = sys.stdout if args.log else None
     await server.start()
     try:
         print(  # noqa: T201

@@ -154,7 +154,8 @@ async def test_a_bad_config_value_stops_with_one_line(tmp_path: Path) -> None:
     )
     assert code == 2
     assert stderr.strip().splitlines() == [
-        "config: asyncflow.endpoint: Input should be 'file' or 'stream' [set by ASYNCFLOW_ENDPOINT]"
+        'config: asyncflow.endpoint = websocket: not one of the choices (allowed: "file" or "stream") '
+        "[set by env ASYNCFLOW_ENDPOINT]"
     ]
 
 

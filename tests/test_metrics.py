@@ -354,7 +354,7 @@ def test_metrics_are_off_by_default_and_take_their_port_from_metrics_port(
     with pytest.raises(ConfigError) as raised:
         load_settings()
     assert str(raised.value) == (
-        "config: metrics.port: Input should be less than or equal to 65535 [set by METRICS_PORT]"
+        "config: metrics.port = 70000: out of range (allowed: 1–65535) [set by env METRICS_PORT]"
     )
 
 

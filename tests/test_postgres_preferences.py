@@ -261,7 +261,7 @@ def test_a_url_of_another_database_stops_start_up_naming_the_key(
     monkeypatch.chdir(Path(__file__).parent)  # no config.toml here
     assert cli.main(["check"]) == 2
     error = capsys.readouterr().err
-    assert error.startswith("config: storage.url: ") and "postgresql://" in error and PASSWORD not in error
+    assert error.startswith("config: storage.url = (hidden): ") and "postgresql://" in error and PASSWORD not in error
     assert error.count("\n") == 1
 
 

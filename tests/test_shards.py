@@ -62,35 +62,35 @@ def test_an_empty_variable_leaves_the_ids_unset(monkeypatch: pytest.MonkeyPatch)
     [
         (
             {"DISCORD_SHARD_IDS": "0-1"},
-            "config: discord.shard_ids: Value error, shard_ids needs shard_count, the shards of the whole bot across "
-            "every process: set DISCORD_SHARD_COUNT or shard_count under [discord] [set by DISCORD_SHARD_IDS]",
+            "config: discord.shard_ids = 0-1: shard_ids needs shard_count, the shards of the whole bot across "
+            "every process: set DISCORD_SHARD_COUNT or shard_count under [discord] [set by env DISCORD_SHARD_IDS]",
         ),
         (
             {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "2-4"},
-            "config: discord.shard_ids: Value error, shard 4 is not below shard_count = 4 (shards are 0 to 3) "
-            "[set by DISCORD_SHARD_IDS]",
+            "config: discord.shard_ids = 2-4: shard 4 is not below shard_count = 4 (shards are 0 to 3) "
+            "[set by env DISCORD_SHARD_IDS]",
         ),
         (
             {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "first"},
-            "config: discord.shard_ids: Value error, write shard ids like 0-3, 0,1 or 0-3,8 (not 'first') "
-            "[set by DISCORD_SHARD_IDS]",
+            "config: discord.shard_ids = first: write shard ids like 0-3, 0,1 or 0-3,8 (not 'first') "
+            "[set by env DISCORD_SHARD_IDS]",
         ),
         (
             {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "3-1"},
-            "config: discord.shard_ids: Value error, the range 3-1 runs backwards: write 1-3 [set by DISCORD_SHARD_IDS]",
+            "config: discord.shard_ids = 3-1: the range 3-1 runs backwards: write 1-3 [set by env DISCORD_SHARD_IDS]",
         ),
         (
             {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "0-1,1"},
-            "config: discord.shard_ids: Value error, a shard id is listed twice [set by DISCORD_SHARD_IDS]",
+            "config: discord.shard_ids = 0-1,1: a shard id is listed twice [set by env DISCORD_SHARD_IDS]",
         ),
         (
             {"DISCORD_SHARD_COUNT": "4", "DISCORD_SHARD_IDS": "-1"},
-            "config: discord.shard_ids: Value error, write shard ids like 0-3, 0,1 or 0-3,8 (not '-1') "
-            "[set by DISCORD_SHARD_IDS]",
+            "config: discord.shard_ids = -1: write shard ids like 0-3, 0,1 or 0-3,8 (not '-1') "
+            "[set by env DISCORD_SHARD_IDS]",
         ),
         (
             {"DISCORD_SHARD_COUNT": "0"},
-            "config: discord.shard_count: Input should be greater than or equal to 1 [set by DISCORD_SHARD_COUNT]",
+            "config: discord.shard_count = 0: out of range (allowed: 1 or more) [set by env DISCORD_SHARD_COUNT]",
         ),
     ],
     ids=["ids-without-count", "id-beyond-count", "nonsense", "backwards", "twice", "negative", "zero-count"],

@@ -4,14 +4,18 @@ Environment variables are named ``SECTION_KEY`` (``ASYNCFLOW_API_KEY``, ``DISCOR
 ``SPEECH_MAX_TEXT_LENGTH``). They win over the TOML file, which wins over the defaults. With no file
 at all, environment variables alone are enough. Unknown keys in the TOML file are an error (a typo
 should stop start-up, not be silently ignored); unknown environment variables are ignored, since
-the environment belongs to the whole machine.
+the environment belongs to the whole machine (:func:`misspelled_variables` warns about near misses).
+Every problem is reported at once (:mod:`.config_problems` words them). Relative paths resolve against
+the config file's folder, or the current directory when there is no file.
 """
 
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,20 +33,30 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
+
+from . import config_problems
+from .config_problems import Origins, describe_validation_error, sections
 
 CONFIG_PATH_ENV = "TTSBOT_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config.toml")
 DEFAULT_VOICE_ID = "e0f39dc4-f691-4e78-bba5-5c636692cc04"  # AsyncFlow's documented demo voice
 
 
-MOVED_KEYS = {"speech.bitrate_kbps": "[opus] bitrate_kbps (env OPUS_BITRATE_KBPS)"}
-"""Keys an earlier release had, and where they are now."""
-
-
 class ConfigError(Exception):
-    """The configuration cannot be used. ``str(error)`` is one line naming the key and what to do."""
+    """The configuration cannot be used: one line per problem, each naming the key and what to do.
+
+    ``problems`` holds the lines; ``str(error)`` is the one line, or a header and every line when there are more.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems: tuple[str, ...] = problems
+
+    def __str__(self) -> str:
+        if len(self.problems) <= 1:
+            return "".join(self.problems)
+        return "\n".join([f"config: {len(self.problems)} problems, fix them all before starting:", *self.problems])
 
 
 class _Section(BaseModel):
@@ -244,6 +258,9 @@ class Settings(BaseSettings):
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
 
+    _file_values: ClassVar[Mapping[str, Any]] = {}
+    """The config file's parsed contents (set on the subclass :func:`load_settings` builds)."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -253,11 +270,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - pydantic-settings' signature
         file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = settings_cls.model_config.get("toml_file")
-        sources: list[PydanticBaseSettingsSource] = [init_settings, _KnownKeysOnly(settings_cls, env_settings)]
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-        return tuple(sources)
+        file_values = getattr(settings_cls, "_file_values", {})
+        return (init_settings, _KnownKeysOnly(settings_cls, env_settings), _FileValues(settings_cls, file_values))
 
     def require_api_key(self) -> str:
         if self.asyncflow.api_key is None or not self.asyncflow.api_key.get_secret_value().strip():
@@ -289,6 +303,20 @@ class _KnownKeysOnly(PydanticBaseSettingsSource):
         return _prune(self._inner(), self.settings_cls)
 
 
+class _FileValues(PydanticBaseSettingsSource):
+    """The config file's values, parsed once by :func:`load_settings` (which also reports where each came from)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], values: Mapping[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._values = values
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:  # noqa: ARG002 - abstract, unused
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
 def _prune(values: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     kept: dict[str, Any] = {}
     for name, value in values.items():
@@ -306,36 +334,61 @@ def _prune(values: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
 def load_settings(config_path: str | Path | None = None) -> Settings:
     """Read settings from ``config_path`` (or ``$TTSBOT_CONFIG``, or ``./config.toml`` if present) and the environment.
 
-    Raises :class:`ConfigError` with one line that names the offending key.
+    Raises :class:`ConfigError` listing every problem at once, each on one line naming the key.
     """
-    explicit = config_path if config_path is not None else os.environ.get(CONFIG_PATH_ENV) or None
-    path: Path | None
-    if explicit is not None:
-        path = Path(explicit)
-        if not path.is_file():
-            raise ConfigError(f"config: file not found: {path}")
-    else:
-        path = DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    path = _config_file(config_path)
+    problems: list[str] = []
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with path.open("rb") as file:
+                file_values = tomllib.load(file)
+        except tomllib.TOMLDecodeError as error:
+            problems.append(f"config: {path} is not valid TOML: {error}")
+        except UnicodeDecodeError:
+            problems.append(f"config: {path} is not UTF-8 text: save it as UTF-8")
+        except OSError as error:
+            raise ConfigError(f"config: cannot read {path}: {error.strerror}") from None
 
     class _SettingsFromFile(Settings):
-        model_config = SettingsConfigDict(toml_file=path)
+        _file_values: ClassVar[Mapping[str, Any]] = file_values
 
     try:
-        return _SettingsFromFile()
+        settings: Settings = _SettingsFromFile()
     except ValidationError as error:
-        raise ConfigError(_describe_validation_error(error, path)) from None
-    except ValueError as error:  # TOML syntax errors surface as ValueError subclasses
-        raise ConfigError(f"config: {path} is not valid TOML ({error})") from None
+        origins = Origins(os.environ, path, file_values)
+        problems.extend(describe_validation_error(error, Settings, origins, file_values))
+    if problems:
+        raise ConfigError(*problems)
+    return _resolve_paths(settings, path.absolute().parent if path is not None else Path.cwd())
 
 
-def _describe_validation_error(error: ValidationError, path: Path | None) -> str:
-    first = error.errors(include_url=False, include_input=False)[0]
-    key = ".".join(str(part) for part in first["loc"])
-    env_name = "_".join(str(part) for part in first["loc"][:2]).upper()
-    where = f"{env_name} or {path}" if path else env_name
-    reason = first["msg"]
-    if first["type"] == "extra_forbidden":
-        moved = MOVED_KEYS.get(key)
-        reason = f"moved to {moved}" if moved else "unknown setting (check the spelling against config.example.toml)"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"config: {key}: {reason} [set by {where}]{more}"
+def _config_file(config_path: str | Path | None) -> Path | None:
+    """The file named on the command line or by ``$TTSBOT_CONFIG`` (which must exist), else ``./config.toml``."""
+    explicit = config_path if config_path is not None else os.environ.get(CONFIG_PATH_ENV) or None
+    if explicit is None:
+        return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+    path = Path(explicit)
+    if not path.is_file():
+        raise ConfigError(f"config: file not found: {path} (pass --config PATH or set {CONFIG_PATH_ENV})")
+    return path
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    """Every relative path setting made absolute against ``base`` (the config file's folder)."""
+    updates: dict[str, BaseModel] = {}
+    for name, model in sections(Settings).items():
+        section = getattr(settings, name)
+        changed = {
+            key: base / value.expanduser()
+            for key in model.model_fields
+            if isinstance(value := getattr(section, key), Path) and not value.expanduser().is_absolute()
+        }
+        if changed:
+            updates[name] = section.model_copy(update=changed)
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def misspelled_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Environment variables that look like settings but name none, each with the one that was meant."""
+    return config_problems.misspelled_variables(os.environ if environ is None else environ, Settings)
