@@ -61,7 +61,8 @@ async def test_check_finds_the_placeholders_and_a_misspelled_model_and_sends_not
     assert code == 1
     lines = stdout.splitlines()
     assert (
-        "[FAIL] discord.token: still the placeholder from config.example.toml: set DISCORD_TOKEN (token under [discord])"
+        "[warn] discord.token: still the placeholder from config.example.toml: set DISCORD_TOKEN (token under [discord])"
+        " before `python -m bot run` (check, say, voices need none)"
     ) in lines
     assert (
         "[FAIL] asyncflow.api_key: still the placeholder from config.example.toml: "

@@ -85,6 +85,7 @@ def test_a_single_message_still_makes_a_one_line_error() -> None:
     ("toml", "expected"),
     [
         ('[asyncflow]\nvoiceid = "x"\n', "config: asyncflow.voiceid: unknown setting: did you mean voice_id?"),
+        ('[asyncflow]\nmodel = "x"\n', "config: asyncflow.model: unknown setting: did you mean model_id?"),
         ('[asyncflo]\napi_key = "x"\n', "config: [asyncflo]: unknown section: did you mean [asyncflow]?"),
         ('token = "x"\n', "config: token: a setting outside any section: did you mean token under [discord]?"),
         ('[asyncflow]\ntoken = "x"\n', "config: asyncflow.token: unknown setting: did you mean token under [discord]?"),
@@ -98,7 +99,7 @@ def test_a_single_message_still_makes_a_one_line_error() -> None:
             "logging, metrics)",
         ),
     ],
-    ids=["key", "section", "top-level-key", "key-of-another-section", "no-suggestion", "unknown-section"],
+    ids=["key", "key-it-begins", "section", "top-level-key", "key-of-another-section", "no-suggestion", "unknown-section"],
 )
 def test_unknown_keys_and_sections_suggest_the_real_one_and_name_the_file(
     tmp_path: Path, toml: str, expected: str

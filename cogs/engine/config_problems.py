@@ -44,9 +44,14 @@ def env_name(section: str, key: str) -> str:
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:
-    """The one candidate close enough to ``name`` to be what was meant, if any."""
-    matches = difflib.get_close_matches(name, list(candidates), n=1, cutoff=SUGGESTION_CUTOFF)
-    return matches[0] if matches else None
+    """The one candidate close enough to ``name`` to be what was meant, if any; else the one it begins
+    (``model`` → ``model_id``, too short for difflib's ratio)."""
+    names = list(candidates)
+    matches = difflib.get_close_matches(name, names, n=1, cutoff=SUGGESTION_CUTOFF)
+    if matches:
+        return matches[0]
+    longer = [candidate for candidate in names if candidate.lower().startswith(f"{name.lower()}_")]
+    return longer[0] if len(longer) == 1 else None
 
 
 # -- allowed values, from the Field constraints --------------------------------------------------------------------
