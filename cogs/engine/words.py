@@ -1,7 +1,6 @@
-"""What members and admins are told when something goes wrong: plain words and what to do next.
-
-The cog and ``python -m bot say`` both use these, so a self-hoster testing from the command line
-sees exactly what a member would.
+"""What members and a server's admins are told in Discord when something goes wrong: plain words and what
+to do next. The bot's operator at ``python -m bot`` reads :mod:`bot.admin_words` instead, which names the
+setting to change.
 """
 
 from __future__ import annotations
