@@ -12,7 +12,6 @@ import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import discord
 import numpy as np
 import pytest
 from aiohttp import web
@@ -239,8 +238,16 @@ async def test_verbose_json_logs_have_the_bots_debug_lines_and_no_key(asyncflow:
 
 # -- start-up: Discord unreachable or the token refused, in one line -------------------------------------------------
 # discord.py always talks to https://discord.com, which a test can't make unreachable from outside the process (it
-# honours no proxy variable, and a machine with DNS would reach it). So ``cli.main(["run"])`` runs in this process
-# with discord.py's own base URL aimed at 127.0.0.1: the same login call, a real failed connect or a real 401.
+# honours no proxy variable, and a machine with DNS would reach it). So the real ``python -m bot run`` starts with a
+# ``sitecustomize`` that aims discord.py's own base URL at 127.0.0.1: the same login call, a real failed connect or a
+# real 401, and what the admin's terminal shows.
+
+DISCORD_API_SHIM = """import os
+
+import discord.http
+
+discord.http.Route.BASE = os.environ["TEST_DISCORD_API_BASE"]
+"""
 
 
 def not_logged(stderr: str) -> list[str]:
@@ -273,21 +280,27 @@ async def discord_refusing_tokens() -> AsyncIterator[str]:
 
 
 async def test_run_says_in_one_line_when_discord_cant_be_reached_or_refuses_the_token(
-    discord_refusing_tokens: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    discord_refusing_tokens: str, tmp_path: Path
 ) -> None:
     token = "MTIz.fake-token-for-this-test.abc"
-    env = {"DISCORD_TOKEN": token, "ASYNCFLOW_API_KEY": "sk_x", "STORAGE_SQLITE_PATH": str(tmp_path / "p.sqlite3")}
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(DISCORD_API_SHIM)
+    env = {
+        "DISCORD_TOKEN": token,
+        "ASYNCFLOW_API_KEY": "sk_x",
+        "STORAGE_SQLITE_PATH": str(tmp_path / "p.sqlite3"),
+        "PYTHONPATH": f"{shim}{os.pathsep}{ROOT}",
+    }
     unreachable = f"http://127.0.0.1:{closed_port()}/api/v10"
-    monkeypatch.setattr(discord.http.Route, "BASE", unreachable)
-    code, out, err = await run_main("run", env=env, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    code, out, err = await run_cli("run", env={**env, "TEST_DISCORD_API_BASE": unreachable}, cwd=tmp_path)
     lines = not_logged(err)
     assert code == 1, err
     assert len(lines) == 1 and lines[0].startswith(f"could not reach Discord at {unreachable} (Cannot connect to host")
     assert lines[0].endswith(": check this machine's network, DNS and firewall")
     assert "Traceback" not in err
 
-    monkeypatch.setattr(discord.http.Route, "BASE", discord_refusing_tokens)
-    code, out, err = await run_main("run", env=env, cwd=tmp_path, monkeypatch=monkeypatch, capsys=capsys)
+    code, out, err = await run_cli("run", env={**env, "TEST_DISCORD_API_BASE": discord_refusing_tokens}, cwd=tmp_path)
     assert "Traceback" not in err
     assert (code, not_logged(err)) == (
         2,
