@@ -99,7 +99,15 @@ def test_a_single_message_still_makes_a_one_line_error() -> None:
             "logging, metrics)",
         ),
     ],
-    ids=["key", "key-it-begins", "section", "top-level-key", "key-of-another-section", "no-suggestion", "unknown-section"],
+    ids=[
+        "key",
+        "key-it-begins",
+        "section",
+        "top-level-key",
+        "key-of-another-section",
+        "no-suggestion",
+        "unknown-section",
+    ],
 )
 def test_unknown_keys_and_sections_suggest_the_real_one_and_name_the_file(
     tmp_path: Path, toml: str, expected: str
