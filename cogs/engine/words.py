@@ -27,6 +27,7 @@ from .asyncflow.errors import (
     VersionNotFound,
     VoiceNotFound,
 )
+from .asyncflow.models import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED
 
 # -- what happened to a member's message in the voice channel ------------------------------------------
 
@@ -55,6 +56,17 @@ MEMBER_VOICES_OFF = "This server has everyone use the server voice, so `voice:` 
 FOREIGN_VOICE = (
     "Something else is using my voice connection in this server right now (music, perhaps) — try again when it's done."
 )
+
+
+SPEED_OUT_OF_RANGE = f"The speaking rate goes from {SLOWEST_SPEED} to {FASTEST_SPEED} ({NORMAL_SPEED} is normal speed)."
+
+
+def speed_has_no_effect(model_id: str) -> str:
+    """Told whenever a speaking rate is saved or shown while the bot's model ignores it."""
+    return (
+        f"Note: this bot speaks with AsyncFlow's `{model_id}` model, which ignores the speaking rate, "
+        "so for now it has no effect."
+    )
 
 
 def too_long(length: int, limit: int) -> str:

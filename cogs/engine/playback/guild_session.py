@@ -41,7 +41,7 @@ from .announcer import Announcer
 from .pending import PendingMessages
 from .phrase_cache import PhraseCache
 from .request import Accepted, Outcome, SpeechRequest, refused
-from .road import choose_voice, clean_request, words_to_say
+from .road import choose_speed, choose_voice, clean_request, words_to_say
 from .speech_queue import QueueFull, SpeechQueue
 from .utterance import SpeechItem
 from .voice import (
@@ -176,6 +176,7 @@ class GuildSession:
         item = SpeechItem(
             text=text,
             voice_id=voice_id,
+            speed=choose_speed(request, prefs),
             requester_id=request.requester_id,
             notify=request.notify,
             key=request.key,
