@@ -161,7 +161,7 @@ class GuildSession:
             return refused("I'm not in a voice channel.", "not-in-voice")
         if self.queue.is_full:
             return Refusal(queue_full(self._parts.settings.speech.queue_limit), QUEUE_FULL_NOTICE, "queue-full")
-        limited = await self._parts.limits.admit(guild.id, request.author_id, len(text))
+        limited = await self._parts.limits.admit(guild.id, request.requester_id, len(text))
         if limited is not None:
             return limited
         entry = self.pending.get(request.key) if request.key is not None else None
