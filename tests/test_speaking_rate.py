@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
+from cogs.engine.asyncflow.client import AsyncFlowClient
+from cogs.engine.asyncflow.models import MODELS, SPEED_CONTROL_MODELS
 from cogs.engine.words import SPEED_OUT_OF_RANGE, speed_has_no_effect
-from tests.asyncflow_server import FakeAsyncFlow
+from tests.asyncflow_server import CURRENT_MODELS, FakeAsyncFlow
 from tests.bot_harness import BotHarness, every_message_is_private_and_pings_nobody
 from tests.conftest import SettingsFactory
 
@@ -119,3 +121,15 @@ async def test_with_another_model_rates_are_saved_never_sent_and_everyone_is_tol
         assert f"`{model}` model, which ignores the speaking rate" in speed_has_no_effect(model)
     finally:
         await harness.stop()
+
+
+@pytest.mark.parametrize("model", MODELS)
+async def test_speed_control_goes_only_to_the_models_that_honour_it(
+    make_client: Callable[..., AsyncFlowClient], model: str
+) -> None:
+    client = make_client(model_id=model)
+    assert "speed_control" not in client.speech_body("hi", None)  # no rate chosen: AsyncFlow's normal speed
+    body = client.speech_body("hi", None, 1.5)
+    assert body.get("speed_control") == (1.5 if model in SPEED_CONTROL_MODELS else None)
+    assert (model in SPEED_CONTROL_MODELS) is (model == "async_flash_v1.0")  # the API reference says so
+    assert MODELS == CURRENT_MODELS  # the stand-in's list
