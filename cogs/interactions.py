@@ -8,7 +8,8 @@ import discord
 from discord import app_commands
 
 from .engine.engine import TTSEngine
-from .engine.playback.request import SpeechRequest, typed_text_problem
+from .engine.playback.request import Outcome, SpeechRequest, speakable_name, typed_text_problem
+from .engine.playback.speak_menu import speak_chosen_message
 from .engine.playback.utterance import Notify
 from .engine.playback.voice import JoinRefused, VoiceChannel, channel_to_join
 from .engine.store.limits import Refusal
@@ -90,13 +91,53 @@ async def say_for_member(
             max_length=limit,
         )
         outcome = await session.speak_in_turn(guild, request, in_members_channel)
+    await tell_outcome(interaction, outcome)
+
+
+async def tell_outcome(interaction: discord.Interaction, outcome: Outcome, *, what: str = "") -> None:
+    """Tell the member where their text stands: spoken now, queued behind others, or why not. ``what``
+    names it ("Alice's message") when it isn't their own."""
     if isinstance(outcome, Refusal):
         await reply(interaction, outcome.message)
     elif outcome.ahead == 0:
-        await reply(interaction, f"🔊 Speaking in {outcome.channel_mention}.")
+        await reply(interaction, f"🔊 Speaking {what + ' ' if what else ''}in {outcome.channel_mention}.")
     else:
         waiting = "message" if outcome.ahead == 1 else "messages"
-        await reply(interaction, f"Queued in {outcome.channel_mention} — {outcome.ahead} {waiting} ahead of yours.")
+        queued = f"Queued {what} in" if what else "Queued in"
+        whose = "it" if what else "yours"
+        await reply(interaction, f"{queued} {outcome.channel_mention} — {outcome.ahead} {waiting} ahead of {whose}.")
+
+
+async def speak_message_for_member(
+    engine: TTSEngine, interaction: discord.Interaction, message: discord.Message
+) -> None:
+    """The Speak menu: read ``message`` aloud in the member's voice channel (see :mod:`.engine.playback.speak_menu`)."""
+    member = interaction.user
+    guild = interaction.guild
+    if guild is None or not isinstance(member, discord.Member):
+        await reply(interaction, "This only works in a server, not in DMs.")
+        return
+    session = engine.session_for(guild)
+    try:  # the common refusals answer at once; the session decides again, in order, under its lock
+        channel_to_join(member, current=session.channel, busy=session.queue.is_active)
+    except JoinRefused as refusal:
+        await reply(interaction, str(refusal))
+        return
+
+    def in_members_channel(current: VoiceChannel | None, busy: bool) -> VoiceChannel:
+        return channel_to_join(member, current=current, busy=busy)
+
+    outcome = await speak_chosen_message(
+        session,
+        guild,
+        message,
+        requester=member,
+        store=engine.preferences,
+        notify=followup(interaction),
+        where=in_members_channel,
+        answer_first=lambda: defer(interaction),
+    )
+    await tell_outcome(interaction, outcome, what=f"{speakable_name(message.author.display_name)}'s message")
 
 
 async def explain_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:

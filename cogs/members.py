@@ -9,10 +9,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .engine.asyncflow.models import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED, honours_speed, speed_allowed
 from .engine.asyncflow.voices import choice_label
 from .engine.engine import engine_for
 from .engine.text.cleaner import clean_message
 from .engine.text.parts import CleanOptions, MessageParts, Names
+from .engine.words import SPEED_OUT_OF_RANGE, speed_has_no_effect
 from .engine_cog import EngineCog
 from .interactions import defer, reply, say_for_member
 
@@ -67,6 +69,39 @@ class MembersCog(EngineCog, name="Members"):
         await self.engine.preferences.update_member(interaction.user.id, voice_id=None)
         await reply(interaction, "Your voice is back to the server's default.")
 
+    @voice.command(name="speed", description="How fast your text is spoken, in every server (no value: show it).")
+    @app_commands.describe(
+        value=f"{SLOWEST_SPEED} (slow) to {FASTEST_SPEED} (fast); {NORMAL_SPEED} is normal",
+        reset="Go back to the server's speaking rate",
+    )
+    async def voice_speed(
+        self,
+        interaction: discord.Interaction,
+        value: app_commands.Range[float, SLOWEST_SPEED, FASTEST_SPEED] | None = None,
+        reset: bool = False,
+    ) -> None:
+        if value is not None and reset:
+            await reply(interaction, "Give a speed or `reset`, not both.")
+            return
+        if value is not None and not speed_allowed(value):  # Discord enforces the range too; a client may not
+            await reply(interaction, SPEED_OUT_OF_RANGE)
+            return
+        await defer(interaction)  # the store may be slow: answer Discord first
+        preferences = self.engine.preferences
+        if value is not None or reset:
+            rate = None if reset or value is None else round(value, 2)
+            member = await preferences.update_member(interaction.user.id, speaking_rate=rate)
+        else:
+            member = await preferences.member(interaction.user.id)
+        server = await preferences.guild(interaction.guild.id) if interaction.guild is not None else None
+        message = speed_answer(
+            member.speaking_rate, server.speaking_rate if server else None, changed=bool(value or reset)
+        )
+        model = self.engine.settings.asyncflow.model_id
+        if not honours_speed(model):
+            message += "\n" + speed_has_no_effect(model)
+        await reply(interaction, message)
+
     @voice_set.autocomplete("voice")
     @voice_preview.autocomplete("voice")
     async def _voice_choices(self, _interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -110,9 +145,19 @@ class MembersCog(EngineCog, name="Members"):
         await self.engine.preferences.forget_member(interaction.user.id)
         await reply(
             interaction,
-            "Everything I stored about you (voice, spoken names, opt-out) is deleted. "
+            "Everything I stored about you (voice, speaking rate, spoken names, opt-out) is deleted. "
             "Your messages can be read aloud again; `/opt-out` stops that.",
         )
+
+
+def speed_answer(own: float | None, server: float | None, *, changed: bool) -> str:
+    """What ``/voice speed`` says: the rate that applies to the member now, and where it comes from."""
+    if own is not None:
+        text = f"Your speaking rate is {'now ' if changed else ''}**{own:g}×**, in every server with this bot"
+        return text + (". `/voice speed reset:True` goes back to the server's." if not changed else ".")
+    where = f"this server's **{server:g}×**" if server is not None else f"normal speed (**{NORMAL_SPEED:g}×**)"
+    start = "You'll now be spoken at" if changed else "You haven't picked a speaking rate, so you're spoken at"
+    return f"{start} {where}. `/voice speed value:` picks your own ({SLOWEST_SPEED}–{FASTEST_SPEED})."
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -12,11 +12,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from .engine.asyncflow.models import honours_speed
 from .engine.asyncflow.voices import MAX_CHOICES, choice_label
 from .engine.engine import engine_for
 from .engine.store.models import GuildPrefs
-from .engine.store.setting_kinds import BadValue, RoleOrEveryone, VoiceOrDefault
+from .engine.store.setting_kinds import BadValue, RateOrDefault, RoleOrEveryone, VoiceOrDefault
 from .engine.store.setting_table import BY_NAME, SETTINGS
+from .engine.words import speed_has_no_effect
 from .engine_cog import EngineCog
 from .interactions import defer, reply
 
@@ -44,10 +46,12 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         lines += [f"`{setting.name}`: {setting.shown(prefs, lookups)} — {setting.help}" for setting in SETTINGS]
         lines.append(await self._usage_line(guild.id))
         own_voice = lookups.voice_shown(member.voice_id) if member.voice_id else None
+        own_rate = f"{member.speaking_rate:g}×" if member.speaking_rate is not None else "the server's"
         lines += [
             "",
             "**You**",
             f"Voice: {own_voice or member.voice_id or 'the server voice'} (`/voice set`)",
+            f"Speaking rate: {own_rate} (`/voice speed`)",
             f"Name said here: {member.spoken_names.get(guild.id) or 'your display name'} (`/nickname`)",
             f"Your messages are read: {'no (`/opt-in` to change)' if member.opted_out else 'yes (`/opt-out` to stop)'}",
         ]
@@ -115,7 +119,11 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
             return
         prefs = await self.engine.preferences.update_guild(guild.id, **{chosen.field: parsed})
         lookups = await self._lookups(guild, [parsed] if isinstance(chosen.kind, VoiceOrDefault) else [])
-        await reply(interaction, f"`{chosen.name}` is now {chosen.shown(prefs, lookups)}.")
+        answer = f"`{chosen.name}` is now {chosen.shown(prefs, lookups)}."
+        model = self.engine.settings.asyncflow.model_id
+        if isinstance(chosen.kind, RateOrDefault) and parsed is not None and not honours_speed(model):
+            answer += "\n" + speed_has_no_effect(model)
+        await reply(interaction, answer)
 
     @set_.autocomplete("value")
     async def _value_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

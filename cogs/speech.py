@@ -1,4 +1,4 @@
-"""``/say``, ``/skip``, ``/stop`` and ``/leave``: speak text in the member's voice channel.
+"""``/say``, ``/skip``, ``/stop``, ``/leave`` and the Speak message menu: speak text in the member's voice channel.
 
 Load with ``await bot.load_extension("asyncflow_tts.speech")`` (installed; ``"cogs.speech"`` from a checkout).
 Where a ``/say`` goes next:
@@ -12,23 +12,70 @@ This cog only turns Discord events into calls on the session, and its outcomes i
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from .engine.asyncflow.voices import choice_label
-from .engine.engine import engine_for
+from .engine.engine import TTSEngine, engine_for
 from .engine.playback.guild_session import GuildSession
+from .engine.playback.reading import message_deleted
 from .engine.words import LEFT_BY_SOMEONE, STOPPED_BY_SOMEONE
 from .engine_cog import EngineCog
-from .interactions import defer, reply, say_for_member
+from .interactions import defer, explain_command_error, reply, say_for_member, speak_message_for_member
 
 log = logging.getLogger(__name__)
+
+SPEAK_MENU = "Speak"
+"""The message context menu's name (right-click a message → Apps → Speak)."""
 
 
 class SpeechCog(EngineCog, name="Speech"):
     """Speaks text in voice channels with AsyncFlow."""
+
+    def __init__(self, bot: commands.Bot, engine: TTSEngine) -> None:
+        super().__init__(bot, engine)
+        # A context menu can't be a cog method: it is added to the tree with the cog, and taken out with it.
+        self.speak_menu = app_commands.ContextMenu(
+            name=SPEAK_MENU,
+            callback=self._speak_message,
+            allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False),
+        )
+        self.speak_menu.error(explain_command_error)
+
+    async def cog_load(self) -> None:
+        await super().cog_load()
+        self.bot.tree.add_command(self.speak_menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.speak_menu.name, type=self.speak_menu.type)
+        await super().cog_unload()
+
+    # -- the Speak menu (right-click a message → Apps → Speak) ------------------------------------------
+
+    async def _speak_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        await speak_message_for_member(self.engine, interaction, message)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        self._chosen_message_deleted(payload.guild_id, [payload.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        self._chosen_message_deleted(payload.guild_id, payload.message_ids)
+
+    def _chosen_message_deleted(self, guild_id: int | None, message_ids: Iterable[int]) -> None:
+        """A message chosen with Speak is withdrawn when it is deleted (the reading cog, if loaded, does the same
+        for read messages; this one works without it)."""
+        session = self.engine.existing_session(guild_id) if guild_id is not None else None
+        if session is None:
+            return
+        for message_id in message_ids:
+            entry = session.pending.get(message_id)
+            if entry is not None and entry.chosen:
+                message_deleted(session, message_id)
 
     # -- /say ---------------------------------------------------------------------------------------
 

@@ -52,6 +52,15 @@ def next_id() -> int:
     return next(_ids)
 
 
+def _option_type(value: object) -> int:
+    """Discord's option type for a value a test passes: BOOLEAN, NUMBER, else STRING (what the tests type)."""
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, float):
+        return 10
+    return 3
+
+
 def user_payload(user_id: int, name: str, *, bot: bool = False) -> dict[str, Any]:
     return {"id": str(user_id), "username": name, "discriminator": "0", "avatar": None, "bot": bot, "global_name": name}
 
@@ -844,7 +853,7 @@ class FakeDiscord:
         member = next(m for m in self._members if m["user"]["id"] == str(user_id))
         option_list: list[dict[str, Any]] = []
         for name, value in (options or {}).items():
-            option: dict[str, Any] = {"name": name, "type": 3, "value": value}
+            option: dict[str, Any] = {"name": name, "type": _option_type(value), "value": value}
             if name == autocomplete_focus:
                 option["focused"] = True
             option_list.append(option)
@@ -874,13 +883,35 @@ class FakeDiscord:
         }
         return payload
 
+    def message_command_payload(self, user_id: int, name: str, message: dict[str, Any]) -> dict[str, Any]:
+        """The INTERACTION_CREATE payload Discord sends when ``user_id`` right-clicks ``message`` (a message
+        payload, see :meth:`message_payload`) and picks Apps → ``name``: a MESSAGE command (type 3) with the
+        message resolved."""
+        payload = self.interaction_payload(user_id, name)
+        payload["channel_id"] = message["channel_id"]
+        payload["data"] = {
+            "id": str(next_id()),
+            "name": name,
+            "type": 3,
+            "target_id": message["id"],
+            "resolved": {"messages": {message["id"]: message}},
+        }
+        return payload
+
+    async def run_message_command(self, user_id: int, name: str, message: dict[str, Any]) -> Conversation:
+        """Dispatch a message context-menu command through the bot's real CommandTree."""
+        interaction, conversation = self.interaction_from_payload(self.message_command_payload(user_id, name, message))
+        await self.bot.tree._call(interaction)
+        return conversation
+
     def interaction_from_payload(
         self, payload: dict[str, Any]
     ) -> tuple[discord.Interaction[commands.Bot], Conversation]:
         """The interaction discord.py builds from ``payload``, its replies recorded in the returned conversation."""
         interaction: discord.Interaction[commands.Bot] = discord.Interaction(data=payload, state=self.state)  # type: ignore[arg-type]
         data = payload["data"]
-        nested = data["options"][0] if data["options"] and data["options"][0]["type"] == 1 else None
+        options = data.get("options") or []
+        nested = options[0] if options and options[0]["type"] == 1 else None
         name = f"{data['name']} {nested['name']}" if nested else data["name"]
         conversation = Conversation(command=name, created_at=self.clock())
         response = RecordedResponse(conversation, self)

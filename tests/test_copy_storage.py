@@ -24,7 +24,7 @@ async def fill(store: PreferencesStore) -> None:
     await store.update_guild(1, **ALL_CHANGED)  # every setting changed, a 64-bit channel id
     await store.update_guild(2, proxy_allowlist=set(), ignore_prefix=INJECTION)  # emptied, not the default
     await store.update_guild(3, read_bots=True)  # a row that follows the built-in allow-list
-    await store.update_member(7, voice_id="voice-bob", opted_out=True)
+    await store.update_member(7, voice_id="voice-bob", opted_out=True, speaking_rate=1.35)
     await store.update_member(8, opted_out=False, voice_id=None)  # a row of defaults
     await store.set_spoken_name(1, 7, "Bobby")
     await store.set_spoken_name(2, 7, "Robert 🎉")

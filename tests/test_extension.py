@@ -12,7 +12,7 @@ from discord.ext import commands
 from cogs.engine.engine import ENGINE_ATTRIBUTE, TTSEngine
 from tests.asyncflow_server import DEFAULT_API_KEY, FakeAsyncFlow
 
-EXPECTED_COMMANDS = {"say", "skip", "stop", "leave"}
+EXPECTED_COMMANDS = {"say", "skip", "stop", "leave", "Speak"}
 
 
 @pytest.fixture
@@ -59,6 +59,11 @@ async def test_every_command_is_guild_only_described_and_has_described_options(e
     await bot.load_extension("cogs.speech")
     try:
         for command in bot.tree.get_commands():
+            if isinstance(command, app_commands.ContextMenu):  # no description or options: a name and a target
+                assert (command.name, command.type) == ("Speak", discord.AppCommandType.message)
+                assert command.allowed_contexts is not None and command.allowed_contexts.guild
+                assert not command.allowed_contexts.dm_channel and not command.allowed_contexts.private_channel
+                continue
             assert isinstance(command, app_commands.Command)
             assert command.description and command.description != "…"
             assert command.guild_only

@@ -37,6 +37,7 @@ ALL_CHANGED: dict[str, Any] = {
     "read_voice_chat": False,
     "default_voice": "voice-aria",
     "allow_member_voices": False,
+    "speaking_rate": 1.25,
     "announce_author": False,
     "announce_window_s": 15,
     "require_voice": False,
@@ -141,6 +142,26 @@ async def test_member_voice_and_opt_out_round_trip(store: PreferencesStore, back
         await again.close()
 
 
+async def test_member_speaking_rate_round_trips_without_touching_the_rest(
+    store: PreferencesStore, backend: Backend
+) -> None:
+    await store.update_member(7, voice_id="voice-bob", opted_out=True)
+    assert (await store.update_member(7, speaking_rate=1.5)).speaking_rate == 1.5
+    await store.update_member(8, speaking_rate=0.7)
+    await store.update_member(8, speaking_rate=None)
+    await store.update_member(9, speaking_rate=2)  # an int is a rate too: kept as a float
+    await store.close()
+    again = await backend.opened()
+    try:
+        assert await again.member(7) == MemberPrefs(user_id=7, voice_id="voice-bob", opted_out=True, speaking_rate=1.5)
+        assert await again.member(8) == MemberPrefs(user_id=8)
+        assert (await again.member(9)).speaking_rate == 2.0
+        await again.forget_member(7)
+        assert await again.member(7) == MemberPrefs(user_id=7)
+    finally:
+        await again.close()
+
+
 async def test_spoken_names_are_per_server(store: PreferencesStore, backend: Backend) -> None:
     await store.update_member(7, voice_id="v")
     await store.set_spoken_name(100, 7, "Alice")
@@ -209,11 +230,22 @@ async def test_wrong_types_are_refused(
     assert set((await backend.row_counts()).values()) == {0}
 
 
-@pytest.mark.parametrize("changes", [{"opted_out": "no"}, {"opted_out": 0}, {"voice_id": 3}])
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"opted_out": "no"}, TypeError),
+        ({"opted_out": 0}, TypeError),
+        ({"voice_id": 3}, TypeError),
+        ({"speaking_rate": "1.5"}, TypeError),
+        ({"speaking_rate": True}, TypeError),
+        ({"speaking_rate": float("nan")}, ValueError),
+        ({"speaking_rate": float("inf")}, ValueError),
+    ],
+)
 async def test_wrong_member_types_are_refused(
-    store: PreferencesStore, backend: Backend, changes: dict[str, object]
+    store: PreferencesStore, backend: Backend, changes: dict[str, object], error: type[Exception]
 ) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(error):
         await store.update_member(1, **changes)
     with pytest.raises(TypeError):
         await store.set_spoken_name(1, 1, 5)  # type: ignore[arg-type]
@@ -423,6 +455,7 @@ _GUILD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "announce_window_s": _ints,
     "max_length": _ints,
     "repeated_characters": _ints,
+    "speaking_rate": st.none() | st.floats(allow_nan=False, allow_infinity=False),
 } | {field: st.booleans() for field in GUILD_FIELDS if isinstance(getattr(GuildPrefs(guild_id=0), field), bool)}
 _guild_ids = count(1)
 

@@ -19,6 +19,7 @@ from cogs.engine.store.setting_kinds import (
     OneOf,
     OnOff,
     Prefix,
+    RateOrDefault,
     RoleOrEveryone,
     VoiceOrDefault,
     WholeNumber,
@@ -37,6 +38,7 @@ EXTENSIONS = ("cogs.speech", "cogs.reading", "cogs.members", "cogs.server_settin
 SET_NAMES = [
     "server-voice",
     "member-voices",
+    "speaking-rate",
     "announce-author",
     "announce-window",
     "require-voice",
@@ -103,7 +105,8 @@ def test_every_declared_setting_has_a_column_with_the_same_default_and_checks() 
         else:
             literal = f"'{default}'" if isinstance(default, str) else str(int(default))  # type: ignore[call-overload]
             assert (not_null, sql_default) == (1, literal), setting.field
-        assert sql_type == ("TEXT" if shape in ("str", "optional_str", "choice") else "INTEGER"), setting.field
+        expected_type = {"str": "TEXT", "optional_str": "TEXT", "choice": "TEXT", "optional_float": "REAL"}
+        assert sql_type == expected_type.get(shape, "INTEGER"), setting.field
         if shape == "bool":
             assert f"CHECK ({setting.field} IN (0, 1))" in table_sql, setting.field
         if shape == "choice":
@@ -124,6 +127,7 @@ def test_the_store_checks_follow_the_annotations() -> None:
         "linked_channels": "ids",
         "default_voice": "optional_str",
         "allow_member_voices": "bool",
+        "speaking_rate": "optional_float",
         "announce_author": "bool",
         "announce_window_s": "int",
         "require_voice": "bool",
@@ -221,6 +225,28 @@ def test_prefix_voice_and_role() -> None:
     assert [role.show(value, Server()) for value in (5, 6, None)] == ["<@&5>", "a deleted role", "everyone"]
 
 
+def test_speaking_rates_in_asyncflows_range() -> None:
+    kind = RateOrDefault()
+    typed = ("1.25", "1,5", "150%", "0.7", "2", "default", "normal", "1.234")
+    assert [kind.parse("speaking-rate", text, Server()) for text in typed] == [
+        1.25,
+        1.5,
+        1.5,
+        0.7,
+        2.0,
+        None,
+        None,
+        1.23,
+    ]
+    for wrong in ("0.69", "2.01", "nan", "inf", "-1"):
+        with pytest.raises(BadValue, match=r"^The speaking rate goes from 0.7 to 2.0 \(1.0 is normal speed\).$"):
+            kind.parse("speaking-rate", wrong, Server())
+    with pytest.raises(BadValue, match=r"^`speaking-rate` is a number like `1.25`"):
+        kind.parse("speaking-rate", "fast", Server())
+    assert [kind.show(value, Server()) for value in (1.5, 2.0, None)] == ["1.5×", "2×", "normal speed"]
+    assert (kind.allows(None), kind.allows(1.0), kind.allows(2.5)) == (True, True, False)
+
+
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda setting: setting.name)
 def test_what_set_suggests_it_accepts_and_the_store_keeps(setting: Setting) -> None:
     stored = stored_fields(GuildPrefs, GUILD_FIELDS)[setting.field]
@@ -258,9 +284,10 @@ async def test_set_offers_the_declared_settings_in_order(admin: tuple[BotHarness
 async def test_settings_shows_every_setting_in_order_with_its_help(admin: tuple[BotHarness, int]) -> None:
     harness, alice = admin
     (shown,) = await harness.command(alice, "settings")
-    assert shown.splitlines()[2:16] == [
+    assert shown.splitlines()[2:17] == [
         "`server-voice`: the bot's default voice — voice for members who didn't pick one (`default` to reset)",
         "`member-voices`: on — members' own /voice choice applies here",
+        "`speaking-rate`: normal speed — speed for members without a /voice speed, 0.7-2.0 (`default`: normal)",
         '`announce-author`: on — say "Alice said" before messages',
         '`announce-window`: 60 — seconds before "Alice said" is repeated',
         "`require-voice`: on — only read members in the bot's voice channel",
@@ -288,6 +315,7 @@ async def test_settings_shows_every_setting_in_order_with_its_help(admin: tuple[
         ("ignore-prefix", "", ["!", "-", ";", "none"]),
         ("required-role", "speak", ["none", "<role>"]),
         ("server-voice", "", ["default", *["<voice>"] * 24]),
+        ("speaking-rate", "", ["default", "0.8", "1.25", "1.5", "2"]),
         ("no-such-setting", "", []),
     ],
 )

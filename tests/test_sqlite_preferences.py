@@ -208,6 +208,8 @@ async def test_concurrent_updates_all_land_in_the_order_they_were_made(store: Sq
             value = frozenset({1000 + i})
         elif isinstance(changed, int):
             value = 1000 + i
+        elif isinstance(changed, float):
+            value = 1.0 + i / 100
         else:
             value = f"v{i}"
         updates.append((field, value))

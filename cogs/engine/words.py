@@ -26,6 +26,7 @@ from .asyncflow.errors import (
     VersionNotFound,
     VoiceNotFound,
 )
+from .asyncflow.models import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED
 
 # -- what happened to a member's message in the voice channel ------------------------------------------
 
@@ -48,12 +49,26 @@ def cut_short(news: str) -> str:
 QUEUE_FULL_NOTICE = "Skipping some messages: too many are waiting to be read. I'll catch up with new ones."
 NOTHING_TO_SAY = "There's nothing to say — give me some text."
 NOTHING_SPEAKABLE = "There's nothing in that I can read aloud — give me some words."
+SPEAK_NOTHING_SPEAKABLE = "That message has nothing I can read aloud."
+SPEAK_AUTHOR_OPTED_OUT = "Its author has asked not to be read aloud, so I won't speak that message."
+SPEAK_DELETED = "That message was deleted, so I didn't speak it."
 UNKNOWN_VOICE = "I don't know that voice — pick one from the list as you type."
 NO_VOICE_LIST = "I can't reach AsyncFlow's voice list right now — try again in a minute."
 MEMBER_VOICES_OFF = "This server has everyone use the server voice, so `voice:` can't be picked here."
 FOREIGN_VOICE = (
     "Something else is using my voice connection in this server right now (music, perhaps) — try again when it's done."
 )
+
+
+SPEED_OUT_OF_RANGE = f"The speaking rate goes from {SLOWEST_SPEED} to {FASTEST_SPEED} ({NORMAL_SPEED} is normal speed)."
+
+
+def speed_has_no_effect(model_id: str) -> str:
+    """Told whenever a speaking rate is saved or shown while the bot's model ignores it."""
+    return (
+        f"Note: this bot speaks with AsyncFlow's `{model_id}` model, which ignores the speaking rate, "
+        "so for now it has no effect."
+    )
 
 
 def too_long(length: int, limit: int) -> str:

@@ -29,7 +29,7 @@ from ..audio.formats import REQUESTED_FORMAT
 from ..config import AsyncFlowSettings
 from ..metrics import Route, TTSMetrics
 from .errors import ApiConnectionError, ApiTimeout, AsyncFlowError, UnexpectedResponse, error_from_response
-from .models import Voice
+from .models import Voice, honours_speed
 from .stream import SpeechResponse, read_first_audio
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,9 @@ class AsyncFlowClient:
 
     # -- speech ------------------------------------------------------------------------------------
 
-    def speech_body(self, text: str, voice_id: str | None = None) -> dict[str, Any]:
-        """The JSON body for a speech request, as documented."""
+    def speech_body(self, text: str, voice_id: str | None = None, speed: float | None = None) -> dict[str, Any]:
+        """The JSON body for a speech request, as documented. ``speed`` is sent as ``speed_control`` only to the
+        models that honour it (:data:`~.models.SPEED_CONTROL_MODELS`)."""
         container = "wav" if self._settings.endpoint == "file" else "raw"
         body: dict[str, Any] = {
             "model_id": self._settings.model_id,
@@ -128,6 +129,8 @@ class AsyncFlowClient:
         }
         if self._settings.language:
             body["language"] = self._settings.language
+        if speed is not None and honours_speed(self._settings.model_id):
+            body["speed_control"] = speed
         return body
 
     @property
@@ -140,12 +143,13 @@ class AsyncFlowClient:
         text: str,
         *,
         voice_id: str | None = None,
+        speed: float | None = None,
         on_retry: RetryNotice | None = None,
         on_slot_wait: SlotWait | None = None,
     ) -> SpeechResponse:
         """Request speech and return once its first bytes have arrived. Retries only up to that point."""
         path = self.speech_path
-        body = self.speech_body(text, voice_id)
+        body = self.speech_body(text, voice_id, speed)
         container: Literal["wav", "raw"] = "wav" if self._settings.endpoint == "file" else "raw"
 
         async def attempt() -> SpeechResponse:

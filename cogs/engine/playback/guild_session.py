@@ -41,7 +41,7 @@ from .announcer import Announcer
 from .pending import PendingMessages
 from .phrase_cache import PhraseCache
 from .request import Accepted, Outcome, SpeechRequest, refused
-from .road import choose_voice, clean_request, words_to_say
+from .road import choose_speed, choose_voice, clean_request, words_to_say
 from .speech_queue import QueueFull, SpeechQueue
 from .utterance import SpeechItem
 from .voice import (
@@ -161,7 +161,7 @@ class GuildSession:
             return refused("I'm not in a voice channel.", "not-in-voice")
         if self.queue.is_full:
             return Refusal(queue_full(self._parts.settings.speech.queue_limit), QUEUE_FULL_NOTICE, "queue-full")
-        limited = await self._parts.limits.admit(guild.id, request.author_id, len(text))
+        limited = await self._parts.limits.admit(guild.id, request.requester_id, len(text))
         if limited is not None:
             return limited
         entry = self.pending.get(request.key) if request.key is not None else None
@@ -176,6 +176,7 @@ class GuildSession:
         item = SpeechItem(
             text=text,
             voice_id=voice_id,
+            speed=choose_speed(request, prefs),
             requester_id=request.requester_id,
             notify=request.notify,
             key=request.key,

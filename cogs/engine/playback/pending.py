@@ -24,6 +24,8 @@ class PendingMessage:
     deleted: bool = False
     prefix: str = ""
     """The "Alice said, " it was queued with."""
+    chosen: bool = False
+    """Queued by someone's Speak menu: spoken as it was when chosen (its edits are not read), withdrawn if deleted."""
 
 
 class PendingMessages:
@@ -32,10 +34,11 @@ class PendingMessages:
     def __init__(self) -> None:
         self._messages: OrderedDict[int, PendingMessage] = OrderedDict()
 
-    def arrived(self, message: discord.Message) -> PendingMessage:
+    def arrived(self, message: discord.Message, *, chosen: bool = False) -> PendingMessage:
+        """The entry of ``message``, registered now if it is new (``chosen``: by the Speak menu)."""
         entry = self._messages.get(message.id)
         if entry is None:
-            entry = self._messages[message.id] = PendingMessage(message)
+            entry = self._messages[message.id] = PendingMessage(message, chosen=chosen)
             while len(self._messages) > MAX_REMEMBERED:
                 self._messages.popitem(last=False)
         return entry

@@ -1,9 +1,9 @@
 """Audio of short phrases heard recently, so a repeated "gg", "Alice said, lol" or announcement costs no API call.
 
 Keyed by everything that decides the audio (the server, the endpoint and the whole request body: text,
-voice, model, language, format), so a hit is exactly what AsyncFlow would have sent again. Entries are the
-Opus packets the first playing sent (a repeat costs no encoding either, and a phrase takes a sixteenth of
-the memory its PCM would), least recently used first out when the byte budget is full.
+voice, model, language, format, speaking rate), so a hit is exactly what AsyncFlow would have sent again.
+Entries are the Opus packets the first playing sent (a repeat costs no encoding either, and a phrase takes a
+sixteenth of the memory its PCM would), least recently used first out when the byte budget is full.
 A phrase is kept only the second time it is downloaded (a few bytes remember the first time), so the many
 texts said once never push out the ones said again and again. Only whole, successful downloads are kept: a
 cut, skipped or failed one never is. The server id is part of the key so one

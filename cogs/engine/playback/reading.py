@@ -95,8 +95,8 @@ async def message_edited(
     """An edit of a message we are handling. Queued or downloading: judged again and revised (a download that
     had started counts again against the limits), or withdrawn. Being heard: it goes on as it was."""
     entry = session.pending.edited(message)
-    if entry is None or not session.queue.holds(message.id):
-        return None  # not ours, or still being judged: read_message sees the new version
+    if entry is None or entry.chosen or not session.queue.holds(message.id):
+        return None  # not ours, still being judged (read_message sees the new version), or chosen with Speak
     with session.queue.hold(message.id):  # before any await: it can't start being heard while we judge
         prefs = await store.guild(guild.id)
         judged = await _judge(session, message, prefs, store=store, bot_user_id=bot_user_id, notify=_nobody)
@@ -157,7 +157,7 @@ async def _judge(
     if session.queue.is_full:
         return Notice(QUEUE_FULL_NOTICE, "queue-full")
     request = SpeechRequest(
-        parts=message_parts(message, reply_to=_replied_author(message)),
+        parts=message_parts(message, reply_to=replied_author(message)),
         names=mention_names(message),
         author_id=message.author.id,
         author_name=message.author.display_name,
@@ -199,7 +199,7 @@ def _reading_channel(join_channel: VoiceChannel | None) -> ChannelChoice:
     return where
 
 
-def _replied_author(message: discord.Message) -> str | None:
+def replied_author(message: discord.Message) -> str | None:
     reference = message.reference
     if reference is None or reference.type is not discord.MessageReferenceType.default:
         return None

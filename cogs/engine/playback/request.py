@@ -29,7 +29,8 @@ class SpeechRequest:
     author_name: str
     """The display name said in "Alice said" unless the author set a /nickname here."""
     requester_id: int
-    """Who asked (the member told about failures); the author for /say and read messages."""
+    """Who asked: the member told about failures and charged the rates; the author for /say and read messages,
+    the member who used it for the Speak menu."""
     notify: Notify
     author_prefs: MemberPrefs | None = None
     """The author's choices; None for webhooks and proxies (no member voice or nickname applies)."""

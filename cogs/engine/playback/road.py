@@ -1,4 +1,4 @@
-"""The steps every text takes on its way to speech, whatever road it came by: cleaning, attribution, voice.
+"""The steps every text takes on its way to speech, whatever road it came by: cleaning, attribution, voice, speed.
 
 :meth:`~.guild_session.GuildSession.speak` runs them for ``/say``, read messages, the Speak menu and
 previews; ``python -m bot say`` runs the same ones without a server, so what an admin hears from the
@@ -45,6 +45,15 @@ def words_to_say(
     name = speakable_name(nickname or request.author_name)
     prefix = announcer.prefix(request.speaker, name, prefs.announce_window_s, time.monotonic())
     return prefix, prefix + cleaned
+
+
+def choose_speed(request: SpeechRequest, prefs: GuildPrefs) -> float | None:
+    """The speaking rate: the author's own (``/voice speed``), else the server's ``speaking-rate``, else None
+    (AsyncFlow's normal speed). The client sends it only to the models that honour it."""
+    member = request.author_prefs
+    if member is not None and member.speaking_rate is not None:
+        return member.speaking_rate
+    return prefs.speaking_rate
 
 
 async def choose_voice(request: SpeechRequest, prefs: GuildPrefs, voices: VoiceCatalog) -> str | Refusal | None:

@@ -34,6 +34,8 @@ class SpeechItem:
     notify: Notify
     key: int | None = None
     """Identifies the item for later withdrawal or revision (the Discord message id of a read message)."""
+    speed: float | None = None
+    """The speaking rate (``speed_control``; None: AsyncFlow's normal speed)."""
     notify_retries: bool = True
     """Tell the member about retries ("AsyncFlow is busy, retrying in 4 s"), not only about failures."""
 
@@ -86,7 +88,7 @@ class Utterance:
         try:
             cache, key = self._cache, None
             if cache is not None and cache.wants(self.item.text):
-                body = self._client.speech_body(self.item.text, self.item.voice_id)
+                body = self._client.speech_body(self.item.text, self.item.voice_id, self.item.speed)
                 key = PhraseCache.key(self._cache_scope, self._client.speech_path, body)
                 cached = cache.get(key, self.item.text)
                 if cached is not None:
@@ -95,7 +97,11 @@ class Utterance:
                     return
                 self.source.record(cache.max_entry_bytes)
             response = await self._client.open_speech(
-                self.item.text, voice_id=self.item.voice_id, on_retry=self._announce_retry, on_slot_wait=self._slot_wait
+                self.item.text,
+                voice_id=self.item.voice_id,
+                speed=self.item.speed,
+                on_retry=self._announce_retry,
+                on_slot_wait=self._slot_wait,
             )
             async with response:
                 await pump_speech(response, self.source)

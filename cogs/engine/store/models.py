@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol
 
-from .setting_kinds import OneOf, OnOff, Prefix, RoleOrEveryone, VoiceOrDefault, WholeNumber, setting
+from ..asyncflow.models import FASTEST_SPEED, SLOWEST_SPEED
+from .setting_kinds import OneOf, OnOff, Prefix, RateOrDefault, RoleOrEveryone, VoiceOrDefault, WholeNumber, setting
 
 EmojiMode = Literal["name", "skip"]
 
@@ -42,6 +43,12 @@ class GuildPrefs:
     )
     allow_member_voices: bool = setting(
         True, name="member-voices", help="members' own /voice choice applies here", kind=OnOff()
+    )
+    speaking_rate: float | None = setting(
+        None,
+        name="speaking-rate",
+        help=f"speed for members without a /voice speed, {SLOWEST_SPEED}-{FASTEST_SPEED} (`default`: normal)",
+        kind=RateOrDefault(),
     )
     announce_author: bool = setting(True, name="announce-author", help='say "Alice said" before messages', kind=OnOff())
     announce_window_s: int = setting(
@@ -99,12 +106,14 @@ class MemberPrefs:
     voice_id: str | None = None
     opted_out: bool = False
     """Never read this member's messages anywhere."""
+    speaking_rate: float | None = None
+    """How fast their text is spoken (``/voice speed``); None: the server's ``speaking-rate``."""
     spoken_names: dict[int, str] = field(default_factory=dict)
     """Name spoken in "… said", per server id (set with /nickname)."""
 
 
 GUILD_FIELDS = frozenset(f.name for f in fields(GuildPrefs)) - {"guild_id"}
-MEMBER_FIELDS = frozenset({"voice_id", "opted_out"})
+MEMBER_FIELDS = frozenset({"voice_id", "opted_out", "speaking_rate"})
 
 
 class PreferencesStore(Protocol):
@@ -125,7 +134,7 @@ class PreferencesStore(Protocol):
         """The member's choices (defaults if none)."""
 
     async def update_member(self, user_id: int, **changes: object) -> MemberPrefs:
-        """Change ``voice_id`` or ``opted_out`` (anything else raises ``KeyError``)."""
+        """Change ``voice_id``, ``opted_out`` or ``speaking_rate`` (anything else raises ``KeyError``)."""
 
     async def set_spoken_name(self, guild_id: int, user_id: int, name: str | None) -> None:
         """Set or clear (None) the name spoken for this member in this server."""

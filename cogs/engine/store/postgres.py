@@ -54,8 +54,9 @@ _UPDATE_GUILD: Final = (
     + ", ".join(f"{column} = ${n}" for n, column in enumerate((*_GUILD_COLUMNS, "proxy_allowlist_customised"), 2))
     + " WHERE guild_id = $1"
 )
+_MEMBER_COLUMNS: Final = tuple(MEMBER_STORED)
 _SELECT_MEMBER: Final = (
-    "SELECT m.voice_id, m.opted_out, "
+    f"SELECT {', '.join(f'm.{c}' for c in _MEMBER_COLUMNS)}, "  # noqa: S608 (whitelisted names)
     "ARRAY(SELECT guild_id FROM spoken_names WHERE user_id = $1 ORDER BY guild_id) AS name_guilds, "
     "ARRAY(SELECT name FROM spoken_names WHERE user_id = $1 ORDER BY guild_id) AS names "
     "FROM (SELECT $1::BIGINT AS user_id) AS wanted LEFT JOIN member_settings AS m USING (user_id)"
@@ -169,7 +170,7 @@ class PostgresPreferences:
         names = dict(zip(row["name_guilds"], row["names"], strict=True))
         if row["opted_out"] is None:  # no row: defaults
             return MemberPrefs(user_id=user_id, spoken_names=names)
-        return MemberPrefs(user_id=user_id, voice_id=row["voice_id"], opted_out=row["opted_out"], spoken_names=names)
+        return MemberPrefs(user_id=user_id, spoken_names=names, **{c: row[c] for c in _MEMBER_COLUMNS})
 
     async def update_member(self, user_id: int, **changes: object) -> MemberPrefs:
         valid: dict[str, Any] = checked(changes, MEMBER_STORED, "member")

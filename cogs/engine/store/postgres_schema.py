@@ -44,6 +44,7 @@ _PG_TYPES: Final = {
     "optional_int": "BIGINT",
     "str": "TEXT",
     "optional_str": "TEXT",
+    "optional_float": "DOUBLE PRECISION",
     "choice": "TEXT",
 }
 
@@ -147,7 +148,15 @@ CREATE TABLE rate_windows (
 """
 
 
-MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1,)
+def _schema_2() -> str:
+    """SQLite's migration 4: the speaking rate of members and the server default."""
+    return f"""
+ALTER TABLE member_settings ADD COLUMN {_member_columns("speaking_rate").strip()};
+ALTER TABLE guild_settings ADD COLUMN {_guild_columns("speaking_rate").strip()};
+"""
+
+
+MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2)
 """Forward-only schema changes; migration ``n`` (1-based) brings the version from ``n - 1`` to ``n``.
 
 Never edit a released migration: append one. A new setting is added with

@@ -14,7 +14,7 @@ To add a setting: declare the field where admins should see it (the field order 
 ``/set`` and ``/settings``), append a store migration adding its column with the same default, and add
 its row to README.md's "Server settings" table; tests fail until the last two are done. Kinds:
 :class:`OnOff`, :class:`WholeNumber`, :class:`OneOf`, :class:`Prefix`, :class:`VoiceOrDefault`,
-:class:`RoleOrEveryone`; a new kind subclasses :class:`Kind`.
+:class:`RoleOrEveryone`, :class:`RateOrDefault`; a new kind subclasses :class:`Kind`.
 """
 
 # ruff: noqa: ARG002 (every kind implements the whole Kind interface; few need all of its arguments)
@@ -26,6 +26,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Generic, Protocol, TypeVar
+
+from ..asyncflow.models import speed_allowed
+from ..words import SPEED_OUT_OF_RANGE
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -229,6 +232,36 @@ class RoleOrEveryone(Kind[int | None]):
 
     def documented(self, value: object) -> str:
         return "none" if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RateOrDefault(Kind[float | None]):
+    """A speaking rate in AsyncFlow's ``speed_control`` range (``1.25``, ``1,25`` or ``125%``); None (typed
+    ``default``) for AsyncFlow's normal speed. The range is AsyncFlow's, declared in ``asyncflow/models.py``."""
+
+    def parse(self, name: str, text: str, lookups: Lookups) -> float | None:
+        if text.casefold() in CLEAR_WORDS | {"normal"}:
+            return None
+        typed = text.replace(",", ".").removesuffix("%").strip()
+        try:
+            rate = float(typed) / (100 if text.endswith("%") else 1)
+        except ValueError:
+            raise BadValue(f"`{name}` is a number like `1.25` — {SPEED_OUT_OF_RANGE}") from None
+        if not speed_allowed(rate):
+            raise BadValue(SPEED_OUT_OF_RANGE)
+        return round(rate, 2)
+
+    def show(self, value: object, lookups: Lookups) -> str:
+        return f"{value:g}×" if isinstance(value, float) else "normal speed"
+
+    def documented(self, value: object) -> str:
+        return "none (normal speed)" if value is None else f"{value:g}"
+
+    def suggestions(self, typed: str) -> list[str]:
+        return ["default", "0.8", "1.25", "1.5", "2"]
+
+    def allows(self, value: object) -> bool:
+        return value is None or (isinstance(value, float) and speed_allowed(value))
 
 
 @dataclass(frozen=True, slots=True)

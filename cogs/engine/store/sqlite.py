@@ -86,6 +86,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         PRIMARY KEY (guild_id, day)
     ) WITHOUT ROWID;
     """,
+    # 4: speaking rates (/voice speed, /set speaking-rate); NULL: not chosen.
+    """
+    ALTER TABLE member_settings ADD COLUMN speaking_rate REAL;
+    ALTER TABLE guild_settings ADD COLUMN speaking_rate REAL;
+    """,
 )
 """Forward-only schema changes; migration ``n`` (1-based) brings ``user_version`` from ``n - 1`` to ``n``.
 

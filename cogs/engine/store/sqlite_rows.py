@@ -41,9 +41,12 @@ _ID_SETS: Final[Mapping[str, tuple[str, str, str]]] = {
 }
 if set(_ID_SETS) != {name for name, field in GUILD_STORED.items() if field.shape == "ids"}:
     raise TypeError("every set of ids in GuildPrefs needs a table of its own in _ID_SETS")
+_MEMBER_COLUMNS: Final = tuple(MEMBER_STORED)
+_SELECT_MEMBER: Final = f"SELECT {', '.join(_MEMBER_COLUMNS)} FROM member_settings WHERE user_id = ?"  # noqa: S608 (whitelisted names)
 _UPSERT_MEMBER: Final = (
-    "INSERT INTO member_settings (user_id, voice_id, opted_out) VALUES (?, ?, ?) "
-    "ON CONFLICT (user_id) DO UPDATE SET voice_id = excluded.voice_id, opted_out = excluded.opted_out"
+    f"INSERT INTO member_settings (user_id, {', '.join(_MEMBER_COLUMNS)}) "  # noqa: S608 (whitelisted names)
+    f"VALUES (?{', ?' * len(_MEMBER_COLUMNS)}) "
+    f"ON CONFLICT (user_id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _MEMBER_COLUMNS)}"
 )
 
 
@@ -94,17 +97,22 @@ async def save_guild(connection: aiosqlite.Connection, prefs: GuildPrefs, *, cha
 
 async def save_member(connection: aiosqlite.Connection, prefs: MemberPrefs) -> None:
     """Write the member's row (spoken names have their own table)."""
-    await connection.execute(_UPSERT_MEMBER, (prefs.user_id, prefs.voice_id, int(prefs.opted_out)))
+    row = [int(v) if isinstance(v, bool) else v for v in (getattr(prefs, c) for c in _MEMBER_COLUMNS)]
+    await connection.execute(_UPSERT_MEMBER, (prefs.user_id, *row))
 
 
 async def load_member(connection: aiosqlite.Connection, user_id: int) -> MemberPrefs:
-    async with connection.execute("SELECT voice_id, opted_out FROM member_settings WHERE user_id = ?", (user_id,)) as c:
-        row = await c.fetchone()
+    async with connection.execute(_SELECT_MEMBER, (user_id,)) as cursor:
+        row = await cursor.fetchone()
     names = await connection.execute_fetchall("SELECT guild_id, name FROM spoken_names WHERE user_id = ?", (user_id,))
     spoken_names = {int(guild_id): str(name) for guild_id, name in names}
     if row is None:
         return MemberPrefs(user_id=user_id, spoken_names=spoken_names)
-    return MemberPrefs(user_id=user_id, voice_id=row[0], opted_out=bool(row[1]), spoken_names=spoken_names)
+    fields: dict[str, Any] = {
+        column: bool(value) if MEMBER_STORED[column].shape == "bool" else value
+        for column, value in zip(_MEMBER_COLUMNS, row, strict=True)
+    }
+    return MemberPrefs(user_id=user_id, spoken_names=spoken_names, **fields)
 
 
 async def _load_ids(connection: aiosqlite.Connection, field: str, guild_id: int) -> frozenset[int]:

@@ -8,12 +8,13 @@ import rather than at the first write.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, TypeGuard, Union, get_args, get_origin, get_type_hints
 
-Shape = Literal["bool", "int", "str", "optional_int", "optional_str", "choice", "ids"]
+Shape = Literal["bool", "int", "str", "optional_int", "optional_str", "optional_float", "choice", "ids"]
 
 MAX_INT: Final = 2**63 - 1
 """SQL integers are signed 64-bit (SQLite INTEGER, PostgreSQL BIGINT); Discord ids fit."""
@@ -35,7 +36,7 @@ class StoredField:
         field doesn't (a word not among the choices, an integer beyond 64 bits).
         """
         shape = self.shape
-        if value is None and shape in ("optional_int", "optional_str"):
+        if value is None and shape in ("optional_int", "optional_str", "optional_float"):
             return None
         if shape == "bool":
             if isinstance(value, bool):
@@ -49,6 +50,12 @@ class StoredField:
             if isinstance(value, str):
                 return checked_text(self.name, value)
             expected = "a str" if shape == "str" else "a str or None"
+        elif shape == "optional_float":
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                if not math.isfinite(value):
+                    raise ValueError(f"{self.name} must be a finite number, not {value!r}")
+                return float(value)
+            expected = "a number or None"
         elif shape == "choice":
             if isinstance(value, str):
                 if value not in self.choices:
@@ -111,6 +118,8 @@ def _stored(record: type, name: str, hint: object) -> StoredField:
             return StoredField(name, "optional_int")
         if inner is str:
             return StoredField(name, "optional_str")
+        if inner is float:
+            return StoredField(name, "optional_float")
     if origin is frozenset and args == (int,):
         return StoredField(name, "ids")
     raise TypeError(f"{record.__name__}.{name}: a store can't keep a {hint!r}")
