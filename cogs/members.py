@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .engine.asyncflow.models import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED, honours_speed, speed_allowed
+from .engine.asyncflow.model_ids import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED, honours_speed, speed_allowed
 from .engine.asyncflow.voices import choice_label
 from .engine.engine import engine_for
 from .engine.text.cleaner import clean_message

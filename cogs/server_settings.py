@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from .engine.asyncflow.models import honours_speed
+from .engine.asyncflow.model_ids import honours_speed
 from .engine.asyncflow.voices import MAX_CHOICES, choice_label
 from .engine.engine import engine_for
 from .engine.store.models import GuildPrefs

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cogs.engine.asyncflow.client import AsyncFlowClient
-from cogs.engine.asyncflow.models import MODELS, SPEED_CONTROL_MODELS
+from cogs.engine.asyncflow.model_ids import MODELS, SPEED_CONTROL_MODELS
 from cogs.engine.words import SPEED_OUT_OF_RANGE, speed_has_no_effect
 from tests.asyncflow_server import CURRENT_MODELS, FakeAsyncFlow
 from tests.bot_harness import BotHarness, every_message_is_private_and_pings_nobody

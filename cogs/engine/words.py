@@ -26,7 +26,7 @@ from .asyncflow.errors import (
     VersionNotFound,
     VoiceNotFound,
 )
-from .asyncflow.models import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED
+from .asyncflow.model_ids import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED
 
 # -- what happened to a member's message in the voice channel ------------------------------------------
 

@@ -29,7 +29,8 @@ from ..audio.formats import REQUESTED_FORMAT
 from ..config import AsyncFlowSettings
 from ..metrics import Route, TTSMetrics
 from .errors import ApiConnectionError, ApiTimeout, AsyncFlowError, UnexpectedResponse, error_from_response
-from .models import Voice, honours_speed
+from .model_ids import honours_speed
+from .models import Voice
 from .stream import SpeechResponse, read_first_audio
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol
 
-from ..asyncflow.models import FASTEST_SPEED, SLOWEST_SPEED
+from ..asyncflow.model_ids import FASTEST_SPEED, SLOWEST_SPEED
 from .setting_kinds import OneOf, OnOff, Prefix, RateOrDefault, RoleOrEveryone, VoiceOrDefault, WholeNumber, setting
 
 EmojiMode = Literal["name", "skip"]

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Generic, Protocol, TypeVar
 
-from ..asyncflow.models import speed_allowed
+from ..asyncflow.model_ids import speed_allowed
 from ..words import SPEED_OUT_OF_RANGE
 
 T = TypeVar("T")
