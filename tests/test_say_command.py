@@ -400,7 +400,7 @@ async def test_a_server_mute_clears_the_queue_the_bot_stays_and_say_works_after_
     assert harness.voice.is_connected()  # a moderator can unmute it: the bot stays
 
     refused = await harness.say(alice, "Are you there")
-    assert refused.texts == [f"A moderator server-muted me in {lounge} — ask them to unmute me, then use /say again."]
+    assert refused.texts == [f"A moderator server-muted me in {lounge} — ask them to unmute me, then try again."]
     assert len(harness.voice.packets) == sent
 
     harness.bot.dispatch("voice_state_update", *fake.server_mute_bot(False))
@@ -427,7 +427,7 @@ async def test_the_bot_leaves_when_no_humans_remain(harness: BotHarness) -> None
 @pytest.mark.parametrize(
     ("setup", "text", "expected"),
     [
-        ("not-in-voice", "Hello", "Join a voice channel first, then use /say again."),
+        ("not-in-voice", "Hello", "Join a voice channel first, then try again."),
         ("too-long", "x" * 501, "That's 501 characters; the limit here is 500. Shorten it or split it into parts."),
         ("blank", "   ", "There's nothing to say — give me some text."),
         (
@@ -644,7 +644,7 @@ async def test_on_a_stage_without_permission_the_bot_raises_its_hand_and_speaks_
     fake.build_guild()
     listener = (
         f"I'm in <#{fake.stage_channel_id}> as a listener. I've raised my hand — once a stage moderator invites me "
-        "to speak, use /say again."
+        "to speak, try again."
     )
 
     first = await harness.say(alice, "Can anyone hear me")

@@ -75,7 +75,7 @@ async def test_an_opted_out_author_an_empty_message_and_an_invoker_outside_voice
     alice, bob = members(harness)
     channel = harness.fake.text_channel_id
     assert (await speak(harness, alice, harness.fake.message_payload(bob, channel, "hi"))).texts == [
-        "Join a voice channel first, then use /say again."
+        "Join a voice channel first, then try again."
     ]
     empty = await speak(harness, bob, harness.fake.message_payload(alice, channel, "   "))
     await harness.command(alice, "opt-out")

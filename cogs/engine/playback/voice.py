@@ -87,7 +87,7 @@ def channel_to_join(member: discord.Member, *, current: VoiceChannel | None, bus
     """
     state = member.voice
     if state is None or state.channel is None:
-        raise JoinRefused("Join a voice channel first, then use /say again.")
+        raise JoinRefused("Join a voice channel first, then try again.")
     channel = state.channel
     guild = member.guild
     if current is not None and current.id != channel.id and busy:
@@ -102,7 +102,7 @@ def channel_to_join(member: discord.Member, *, current: VoiceChannel | None, bus
         )
     if current is not None and server_muted(guild):
         raise JoinRefused(
-            f"A moderator server-muted me in {current.mention} — ask them to unmute me, then use /say again."
+            f"A moderator server-muted me in {current.mention} — ask them to unmute me, then try again."
         )
     already_there = current is not None and current.id == channel.id
     limit = channel.user_limit
@@ -158,7 +158,7 @@ async def speak_on_stage(channel: discord.StageChannel) -> None:
             log.warning("could not request to speak on stage %s: %s", channel.id, error)
     raise JoinRefused(
         f"I'm in {channel.mention} as a listener. I've raised my hand — once a stage moderator invites me "
-        "to speak, use /say again."
+        "to speak, try again."
     )
 
 
