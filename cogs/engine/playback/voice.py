@@ -101,9 +101,7 @@ def channel_to_join(member: discord.Member, *, current: VoiceChannel | None, bus
             f"Ask an admin to grant {_them(missing)} to me."
         )
     if current is not None and server_muted(guild):
-        raise JoinRefused(
-            f"A moderator server-muted me in {current.mention} — ask them to unmute me, then try again."
-        )
+        raise JoinRefused(f"A moderator server-muted me in {current.mention} — ask them to unmute me, then try again.")
     already_there = current is not None and current.id == channel.id
     limit = channel.user_limit
     if limit and not already_there and len(channel.members) >= limit and not permissions.move_members:
