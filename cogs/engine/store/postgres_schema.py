@@ -147,7 +147,20 @@ CREATE TABLE rate_windows (
 """
 
 
-MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1,)
+def _schema_2() -> str:
+    """SQLite's migration 4: the pronunciation dictionary per server; ``word_key`` is the casefolded word."""
+    return """
+CREATE TABLE pronunciations (
+    guild_id BIGINT NOT NULL,
+    word_key TEXT NOT NULL,
+    word TEXT NOT NULL,
+    spoken TEXT NOT NULL,
+    PRIMARY KEY (guild_id, word_key)
+);
+"""
+
+
+MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2)
 """Forward-only schema changes; migration ``n`` (1-based) brings the version from ``n - 1`` to ``n``.
 
 Never edit a released migration: append one. A new setting is added with
@@ -164,6 +177,7 @@ COPIED_TABLES: Final = (
     "member_settings",
     "spoken_names",
     "daily_usage",
+    "pronunciations",
 )
 """What a store keeps for good, parents first (``rate_windows`` only lasts a minute)."""
 
