@@ -1,7 +1,7 @@
 """Server settings: ``/settings`` shows them; admins (Manage Server) use ``/set``, ``/link`` and ``/unlink``.
 
 Load with ``await bot.load_extension("asyncflow_tts.server_settings")`` (installed;
-``"cogs.server_settings"`` from a checkout).
+``"cogs.server_settings"`` from a checkout); it brings ``/dictionary`` (:mod:`.dictionary`) with it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from . import dictionary
 from .engine.asyncflow.voices import MAX_CHOICES, choice_label
 from .engine.engine import engine_for
 from .engine.store.models import GuildPrefs
@@ -220,3 +221,4 @@ def _find_role(guild: discord.Guild, text: str) -> int | None:
 
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(ServerSettingsCog(bot, engine_for(bot)))
+    await dictionary.setup(bot)  # /dictionary is a server setting too

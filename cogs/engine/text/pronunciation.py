@@ -43,11 +43,11 @@ NO_SPACE_CLASS: Final = (
 )
 """Characters of scripts written without spaces between words (a regex class without brackets)."""
 
-_NO_SPACE = re.compile(f"[{NO_SPACE_CLASS}]")
-_BEFORE = f"(?<![^\\W{NO_SPACE_CLASS}])(?<![{MARK_CLASS}])"
-"""Not preceded by a word character of a spaced script."""
-_AFTER = f"(?![^\\W{NO_SPACE_CLASS}]|[{MARK_CLASS}])"
-"""Not followed by a word character of a spaced script, or by a combining mark (of the entry's last letter)."""
+_BEFORE: Final = f"(?:(?=[{NO_SPACE_CLASS}])|(?<![^\\W{NO_SPACE_CLASS}])(?<![{MARK_CLASS}]))"
+"""The entry starts with a character of a script without spaces, or follows no word character of a spaced script."""
+_AFTER: Final = f"(?:(?<=[{NO_SPACE_CLASS}])|(?![^\\W{NO_SPACE_CLASS}]|[{MARK_CLASS}]))"
+"""The entry ends with a character of a script without spaces, or is followed by no word character of a spaced
+script nor a combining mark (of its last letter). Outside the alternation, so the big classes are compiled once."""
 
 
 def entry_word(text: str) -> str:
@@ -61,10 +61,7 @@ def entry_key(word: str) -> str:
 
 
 def _pattern(word: str) -> str:
-    body = r"\s+".join(re.escape(piece) for piece in word.split())
-    before = "" if _NO_SPACE.match(word[0]) else _BEFORE
-    after = "" if _NO_SPACE.match(word[-1]) else _AFTER
-    return f"({before}{body}{after})"
+    return "(" + r"\s+".join(re.escape(piece) for piece in word.split()) + ")"
 
 
 class Pronunciations:
@@ -76,12 +73,20 @@ class Pronunciations:
         self._entries = dict(entries)
         words = sorted((w for w in self._entries if w), key=lambda w: (-len(w), w))
         self._spoken = [self._entries[w] for w in words]
-        self._regex = re.compile("|".join(_pattern(w) for w in words), re.IGNORECASE) if words else None
+        alternatives = "|".join(_pattern(w) for w in words)
+        starts = "".join(sorted({re.escape(c) for w in words for c in {w[0], w[0].lower(), w[0].upper()}}))
+        # Where no entry begins, the 200 alternatives are not even tried (most places of most messages).
+        pattern = f"(?=[{starts}]){_BEFORE}(?:{alternatives}){_AFTER}"
+        self._regex = re.compile(pattern, re.IGNORECASE) if words else None
 
     @property
     def entries(self) -> dict[str, str]:
         """Word → spoken form, as stored."""
         return dict(self._entries)
+
+    def holds(self, entries: Mapping[str, str]) -> bool:
+        """Whether this was compiled from exactly ``entries``."""
+        return self._entries == entries
 
     def __len__(self) -> int:
         return len(self._entries)
