@@ -222,3 +222,8 @@ def _find_role(guild: discord.Guild, text: str) -> int | None:
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(ServerSettingsCog(bot, engine_for(bot)))
     await dictionary.setup(bot)  # /dictionary is a server setting too
+
+
+async def teardown(bot: commands.Bot) -> None:
+    """discord.py removes only the cogs defined in this module; the dictionary's goes with them."""
+    await bot.remove_cog(dictionary.DictionaryCog.__cog_name__)
