@@ -1,7 +1,7 @@
 """Server settings: ``/settings`` shows them; admins (Manage Server) use ``/set``, ``/link`` and ``/unlink``.
 
 Load with ``await bot.load_extension("asyncflow_tts.server_settings")`` (installed;
-``"cogs.server_settings"`` from a checkout).
+``"cogs.server_settings"`` from a checkout); it brings ``/dictionary`` (:mod:`.dictionary`) with it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from . import dictionary
 from .engine.asyncflow.model_ids import honours_speed
 from .engine.asyncflow.voices import MAX_CHOICES, choice_label
 from .engine.engine import engine_for
@@ -228,3 +229,9 @@ def _find_role(guild: discord.Guild, text: str) -> int | None:
 
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(ServerSettingsCog(bot, engine_for(bot)))
+    await dictionary.setup(bot)  # /dictionary is a server setting too
+
+
+async def teardown(bot: commands.Bot) -> None:
+    """discord.py removes only the cogs defined in this module; the dictionary's goes with them."""
+    await bot.remove_cog(dictionary.DictionaryCog.__cog_name__)

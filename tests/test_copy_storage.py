@@ -31,13 +31,19 @@ async def fill(store: PreferencesStore) -> None:
     await store.set_spoken_name(1, 9, "Nine")  # a name without a member row
     await store.add_usage(1, DAY, 1234)
     await store.add_usage(2, DAY, 5)
+    await store.set_pronunciation(1, "Zoë", "Zo-ee", max_entries=5)
+    await store.set_pronunciation(4, "New York", INJECTION, max_entries=5)  # a server with only a dictionary
 
 
-async def everything(store: PreferencesStore) -> tuple[list[GuildPrefs], list[MemberPrefs], list[int]]:
+Everything = tuple[list[GuildPrefs], list[MemberPrefs], list[int], list[dict[str, str]]]
+
+
+async def everything(store: PreferencesStore) -> Everything:
     return (
         [await store.guild(g) for g in GUILDS],
         [await store.member(m) for m in MEMBERS],
         [await store.usage(g, DAY) for g in GUILDS],
+        [await store.pronunciations(g) for g in GUILDS],
     )
 
 
@@ -53,7 +59,7 @@ async def sqlite_file(tmp_path: Path) -> Path:
     return path
 
 
-async def read_sqlite(path: Path) -> tuple[list[GuildPrefs], list[MemberPrefs], list[int]]:
+async def read_sqlite(path: Path) -> Everything:
     store = SqlitePreferences(path)
     await store.open()
     try:
@@ -62,7 +68,7 @@ async def read_sqlite(path: Path) -> tuple[list[GuildPrefs], list[MemberPrefs], 
         await store.close()
 
 
-async def read_postgres(url: str) -> tuple[list[GuildPrefs], list[MemberPrefs], list[int]]:
+async def read_postgres(url: str) -> Everything:
     store = PostgresPreferences(url)
     await store.open()
     try:
@@ -91,7 +97,8 @@ def test_copy_storage_copies_every_table_without_loss_and_says_what_it_copied(
         "  member_settings        2 rows",
         "  spoken_names           3 rows",
         "  daily_usage            2 rows",
-        "  total                 14 rows",
+        "  pronunciations         2 rows",
+        "  total                 16 rows",
     ]
     assert "tts_test_pw" not in out
     assert asyncio.run(read_postgres(postgres_url)) == expected
@@ -142,7 +149,7 @@ def test_the_defaults_come_from_storage_settings(
     monkeypatch.setenv("TTSBOT_CONFIG", "")
     monkeypatch.chdir(sqlite_file.parent)
     assert run_cli() == 0
-    assert "total                 14 rows" in capsys.readouterr().out
+    assert "total                 16 rows" in capsys.readouterr().out
     assert asyncio.run(read_postgres(postgres_url)) == asyncio.run(read_sqlite(sqlite_file))
 
 

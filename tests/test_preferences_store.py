@@ -320,6 +320,7 @@ async def test_forget_guild_removes_only_that_server(store: PreferencesStore, ba
         await store.update_guild(guild, linked_channels={guild + 1}, proxy_allowlist={guild + 2}, max_length=guild)
         await store.set_spoken_name(guild, 7, f"seven@{guild}")
         await store.add_usage(guild, "2026-01-02", guild)
+        await store.set_pronunciation(guild, "gg", f"gg@{guild}", max_entries=5)
     await store.update_member(7, voice_id="v7")
     assert (await store.member(7)).spoken_names == {100: "seven@100", 200: "seven@200"}
     await store.guild(100)
@@ -331,7 +332,14 @@ async def test_forget_guild_removes_only_that_server(store: PreferencesStore, ba
         guild_id=200, linked_channels=frozenset({201}), proxy_allowlist=frozenset({202}), max_length=200
     )
     assert (await store.usage(100, "2026-01-02"), await store.usage(200, "2026-01-02")) == (0, 200)
-    for table in ("guild_settings", "linked_channels", "proxy_allowlist", "spoken_names", "daily_usage"):
+    for table in (
+        "guild_settings",
+        "linked_channels",
+        "proxy_allowlist",
+        "spoken_names",
+        "daily_usage",
+        "pronunciations",
+    ):
         assert await backend.query(f"SELECT DISTINCT guild_id FROM {table}") == [(200,)], table  # noqa: S608
     assert await backend.query("SELECT user_id FROM member_settings") == [(7,)]
 
@@ -426,6 +434,7 @@ async def test_concurrent_takes_never_overshoot_a_rate(store: PreferencesStore) 
 
 async def test_sql_in_values_is_stored_verbatim(store: PreferencesStore, backend: Backend) -> None:
     await store.set_spoken_name(1, 7, INJECTION)
+    await store.set_pronunciation(1, INJECTION, INJECTION, max_entries=1)
     await store.update_guild(1, ignore_prefix=INJECTION, default_voice=INJECTION)
     await store.update_member(7, voice_id=INJECTION)
     await store.close()
@@ -435,9 +444,59 @@ async def test_sql_in_values_is_stored_verbatim(store: PreferencesStore, backend
         assert (await again.member(7)).voice_id == INJECTION
         prefs = await again.guild(1)
         assert (prefs.ignore_prefix, prefs.default_voice) == (INJECTION, INJECTION)
-        assert len(await backend.row_counts()) == 5  # every table still there
+        assert len(await backend.row_counts()) == 6  # every table still there
     finally:
         await again.close()
+
+
+# --- the pronunciation dictionary ---
+
+
+async def test_pronunciations_are_added_replaced_removed_and_survive_a_restart(
+    store: PreferencesStore, backend: Backend
+) -> None:
+    assert await store.pronunciations(1) == {}
+    assert await store.set_pronunciation(1, "Zoë", "Zo-ee", max_entries=3) == "added"
+    assert await store.set_pronunciation(1, "New York", "Noo Yawk", max_entries=3) == "added"
+    assert await store.set_pronunciation(2, "Zoë", "Zoe elsewhere", max_entries=3) == "added"
+    assert await store.set_pronunciation(1, "ZOË", "Zo-eh", max_entries=3) == "replaced"  # same word, any case
+    assert await store.pronunciations(1) == {"New York": "Noo Yawk", "ZOË": "Zo-eh"}
+    assert await store.remove_pronunciation(1, "new york") == "New York"
+    assert await store.remove_pronunciation(1, "new york") is None  # not there (any more)
+    assert await store.set_pronunciation(1, INJECTION, INJECTION, max_entries=3) == "added"
+    await store.close()
+    again = await backend.opened()
+    try:
+        assert await again.pronunciations(1) == {"ZOË": "Zo-eh", INJECTION: INJECTION}
+        assert await again.pronunciations(2) == {"Zoë": "Zoe elsewhere"}
+    finally:
+        await again.close()
+
+
+async def test_a_full_dictionary_refuses_new_words_but_replaces_old_ones(store: PreferencesStore) -> None:
+    for n in range(3):
+        assert await store.set_pronunciation(1, f"word{n}", "x", max_entries=3) == "added"
+    assert await store.set_pronunciation(1, "one more", "x", max_entries=3) == "full"
+    assert await store.set_pronunciation(1, "WORD1", "y", max_entries=3) == "replaced"
+    assert await store.pronunciations(1) == {"word0": "x", "WORD1": "y", "word2": "x"}
+    with pytest.raises(ValueError, match="NUL"):
+        await store.set_pronunciation(1, "word0", "a\x00b", max_entries=3)
+
+
+async def test_concurrent_additions_never_overshoot_the_dictionary_limit(store: PreferencesStore) -> None:
+    added = await asyncio.gather(*(store.set_pronunciation(1, f"w{n}", "x", max_entries=5) for n in range(12)))
+    assert sorted(added) == ["added"] * 5 + ["full"] * 7
+    assert len(await store.pronunciations(1)) == 5
+
+
+async def test_forget_guild_removes_its_dictionary_only(store: PreferencesStore, backend: Backend) -> None:
+    await store.set_pronunciation(1, "gg", "good game", max_entries=5)
+    await store.set_pronunciation(2, "gg", "gee gee", max_entries=5)
+    assert await store.pronunciations(1) == {"gg": "good game"}  # cached, where the backend caches
+    await store.forget_guild(1)
+    assert await store.pronunciations(1) == {}
+    assert await store.pronunciations(2) == {"gg": "gee gee"}
+    assert await backend.query("SELECT DISTINCT guild_id FROM pronunciations") == [(2,)]
 
 
 _ids = st.frozensets(st.integers(min_value=0, max_value=2**63 - 1), max_size=4)

@@ -149,3 +149,44 @@ def describe_retry(error: AsyncFlowError, delay: float) -> str:
     if isinstance(error, ApiTimeout):
         return f"AsyncFlow is slow to answer, retrying in {_seconds(delay)}…"
     return f"Couldn't reach AsyncFlow, retrying in {_seconds(delay)}…"
+
+
+# -- the pronunciation dictionary (/dictionary) ----------------------------------------------------------
+
+DICTIONARY_EMPTY = "This server's dictionary is empty. Members with Manage Server add words with `/dictionary add`."
+NO_WORD = "Give me the word to change — it can't be empty."
+NO_SPOKEN_FORM = "Give me how the word should be said — it can't be empty."
+
+
+def dictionary_full(limit: int) -> str:
+    return (
+        f"This server's dictionary is full ({limit} words), so nothing was added. Remove a word first with "
+        "`/dictionary remove` (see `/dictionary list`), or replace one by adding it again."
+    )
+
+
+def dictionary_too_long(what: str, length: int, limit: int) -> str:
+    """``what``: "The word" or "The spoken form"."""
+    return f"{what} is {length} characters; the limit is {limit}. Nothing was changed."
+
+
+def dictionary_added(word: str, spoken: str, *, replaced: bool) -> str:
+    done = "Replaced the entry" if replaced else "Added to the dictionary"
+    return f"{done}: “{word}” is now said “{spoken}”."
+
+
+def dictionary_removed(word: str) -> str:
+    return f"Removed “{word}” from the dictionary."
+
+
+def dictionary_not_there(word: str) -> str:
+    return f"“{word}” isn't in this server's dictionary, so nothing was removed (see `/dictionary list`)."
+
+
+def dictionary_page(count: int, page: int, pages: int) -> str:
+    words = "word" if count == 1 else "words"
+    return f"**Pronunciation dictionary** — {count} {words}, page {page} of {pages}"
+
+
+def dictionary_no_page(page: int, pages: int) -> str:
+    return f"There is no page {page}: the dictionary has {pages} page{'s' if pages != 1 else ''}."

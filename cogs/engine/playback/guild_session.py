@@ -27,7 +27,8 @@ from ..audio.opus import EncoderPool
 from ..config import Settings
 from ..metrics import TTSMetrics
 from ..store.limits import Refusal, SpeechLimits
-from ..store.models import GuildPrefs, PreferencesStore
+from ..store.models import Added, GuildPrefs, PreferencesStore
+from ..text.pronunciation import MAX_ENTRIES, NO_PRONUNCIATIONS, Pronunciations
 from ..words import (
     CHANNEL_DELETED,
     DISCONNECTED,
@@ -100,6 +101,8 @@ class GuildSession:
         self.pending = PendingMessages()
         self._alone_timer: asyncio.Task[None] | None = None
         self._joining: VoiceChannel | None = None
+        self._pronunciations: Pronunciations = NO_PRONUNCIATIONS
+        """The server's dictionary as last read, compiled (rebuilt only when the stored entries differ)."""
 
     def __repr__(self) -> str:
         return f"<GuildSession {self.guild_id} active={self.is_active} voice={self.channel_id}>"
@@ -152,7 +155,8 @@ class GuildSession:
         voice_id = await choose_voice(request, prefs, self._parts.voices)
         if isinstance(voice_id, Refusal):
             return voice_id
-        words = words_to_say(request, prefs, self.announcer, guild_id=self.guild_id)
+        said_as = await self.pronunciations()
+        words = words_to_say(request, prefs, self.announcer, guild_id=self.guild_id, pronunciations=said_as)
         if words is None:
             return refused(NOTHING_SPEAKABLE, "nothing-to-say")
         prefix, text = words
@@ -211,10 +215,36 @@ class GuildSession:
     def words_for_edit(self, request: SpeechRequest, prefs: GuildPrefs) -> str | None:
         """The new words for an edited message, keeping the "Alice said" it was first given."""
         entry = self.pending.get(request.key) if request.key is not None else None
-        cleaned = clean_request(request, prefs)
+        cleaned = clean_request(request, prefs, self._pronunciations)  # the dictionary as the text was first read
         if cleaned is None:
             return None
         return (entry.prefix if entry is not None else "") + cleaned
+
+    # -- the pronunciation dictionary ---------------------------------------------------------------
+
+    async def pronunciations(self) -> Pronunciations:
+        """The server's dictionary, compiled; read from the store each time (another process may have changed
+        it), compiled again only when it changed."""
+        entries = await self._parts.preferences.pronunciations(self.guild_id)
+        if not self._pronunciations.holds(entries):
+            self._pronunciations = Pronunciations(entries)
+        return self._pronunciations
+
+    async def add_pronunciation(self, word: str, spoken: str) -> Added:
+        """``/dictionary add``, in turn with this server's speech: a text taken after it is said the new way."""
+        async with self._lock:
+            added = await self._parts.preferences.set_pronunciation(
+                self.guild_id, word, spoken, max_entries=MAX_ENTRIES
+            )
+            await self.pronunciations()
+            return added
+
+    async def remove_pronunciation(self, word: str) -> str | None:
+        """``/dictionary remove``: the word as it was stored, or None if the dictionary didn't have it."""
+        async with self._lock:
+            removed = await self._parts.preferences.remove_pronunciation(self.guild_id, word)
+            await self.pronunciations()
+            return removed
 
     # -- the voice connection ----------------------------------------------------------------------
 

@@ -2,7 +2,11 @@
 
 :meth:`~.guild_session.GuildSession.speak` runs them for ``/say``, read messages, the Speak menu and
 previews; ``python -m bot say`` runs the same ones without a server, so what an admin hears from the
-command line is what members would hear.
+command line is what members would hear (without a server there is no pronunciation dictionary).
+
+The server's pronunciation dictionary (:mod:`..text.pronunciation`) is applied after cleaning, to the text
+and to the name in "Alice said". ``max-length`` cuts what was written, before the dictionary; the rates and
+the daily budget count what is sent to AsyncFlow, after it.
 """
 
 from __future__ import annotations
@@ -14,35 +18,44 @@ from ..store.limits import Refusal
 from ..store.models import GuildPrefs
 from ..text.cleaner import clean_message
 from ..text.parts import CleanOptions
+from ..text.pronunciation import NO_PRONUNCIATIONS, Pronunciations
 from ..words import MEMBER_VOICES_OFF, NO_VOICE_LIST, UNKNOWN_VOICE
 from .announcer import Announcer
 from .request import SpeechRequest, refused, speakable_name
 
 
-def clean_request(request: SpeechRequest, prefs: GuildPrefs) -> str | None:
+def clean_request(
+    request: SpeechRequest, prefs: GuildPrefs, pronunciations: Pronunciations = NO_PRONUNCIATIONS
+) -> str | None:
     """The cleaned words of ``request`` (mentions as names, emoji by name, links as "a link to", no markdown,
-    cut at a sentence), or None when nothing is worth paying AsyncFlow for."""
+    cut at a sentence), said as the server's dictionary says, or None when nothing is worth paying AsyncFlow for."""
     options = CleanOptions(
         max_length=request.max_length or prefs.max_length,
         emoji_mode=prefs.emoji_mode,
         repeated_characters=prefs.repeated_characters,
     )
-    return clean_message(request.parts, request.names, options)
+    cleaned = clean_message(request.parts, request.names, options)
+    return None if cleaned is None else pronunciations.apply(cleaned)
 
 
 def words_to_say(
-    request: SpeechRequest, prefs: GuildPrefs, announcer: Announcer | None, *, guild_id: int
+    request: SpeechRequest,
+    prefs: GuildPrefs,
+    announcer: Announcer | None,
+    *,
+    guild_id: int,
+    pronunciations: Pronunciations = NO_PRONUNCIATIONS,
 ) -> tuple[str, str] | None:
     """The "Alice said, " prefix (or nothing) and the whole text to send, or None if nothing is speakable.
 
     The announcer is only asked here; the caller tells it the text was taken (:meth:`Announcer.spoke`)."""
-    cleaned = clean_request(request, prefs)
+    cleaned = clean_request(request, prefs, pronunciations)
     if cleaned is None:
         return None
     if announcer is None or request.preview or not prefs.announce_author:
         return "", cleaned
     nickname = request.author_prefs.spoken_names.get(guild_id) if request.author_prefs else None
-    name = speakable_name(nickname or request.author_name)
+    name = pronunciations.apply(speakable_name(nickname or request.author_name))
     prefix = announcer.prefix(request.speaker, name, prefs.announce_window_s, time.monotonic())
     return prefix, prefix + cleaned
 

@@ -15,6 +15,8 @@ from ..asyncflow.model_ids import FASTEST_SPEED, SLOWEST_SPEED
 from .setting_kinds import OneOf, OnOff, Prefix, RateOrDefault, RoleOrEveryone, VoiceOrDefault, WholeNumber, setting
 
 EmojiMode = Literal["name", "skip"]
+Added = Literal["added", "replaced", "full"]
+"""What :meth:`PreferencesStore.set_pronunciation` did ("full": nothing, the dictionary has its maximum)."""
 
 # Proxy bots whose webhook messages are read by default: non-verbal members often speak through them.
 PLURALKIT_APP_ID = 466378653216014359
@@ -172,6 +174,19 @@ class PreferencesStore(Protocol):
         database, in one statement, so the rate holds for every process together; SQLite counts in
         this process (it serves one process).
         """
+        ...
+
+    async def pronunciations(self, guild_id: int) -> dict[str, str]:
+        """The server's pronunciation dictionary (``/dictionary``): word → spoken form, as they were added."""
+        ...
+
+    async def set_pronunciation(self, guild_id: int, word: str, spoken: str, *, max_entries: int) -> Added:
+        """Add ``word`` (or replace the entry of the same word, whatever its case) unless the server already has
+        ``max_entries`` other words; the count and the write are one transaction, across processes too."""
+        ...
+
+    async def remove_pronunciation(self, guild_id: int, word: str) -> str | None:
+        """Remove the entry of ``word`` (whatever its case); the word as it was stored, or None if there was none."""
         ...
 
     async def forget_guild(self, guild_id: int) -> None:

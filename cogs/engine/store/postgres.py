@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 import asyncpg
 
 from ..config import ConfigError
-from .models import GuildPrefs, MemberPrefs
+from ..text.pronunciation import entry_key
+from .models import Added, GuildPrefs, MemberPrefs
 from .postgres_schema import GUILD_STORED, MEMBER_STORED, NewerSchemaError, migrate
 from .postgres_url import WHERE, open_error, redacted
 from .stored import checked, checked_text
@@ -84,6 +85,8 @@ _TAKE_RATE: Final = (
     "used = CASE WHEN $3 > w.window_start + $4 THEN 1 ELSE LEAST(w.used + 1, $5 + 1) END "
     "RETURNING used, window_start"
 )
+_DICTIONARY_LOCK: Final = 0x7474_7364
+"""The first key of the advisory lock around changing one server's dictionary (the second: its id, hashed)."""
 SERVER_RATE_USER: Final = 0
 """``rate_windows.user_id`` of a server's own rate (no Discord id is 0)."""
 
@@ -244,9 +247,50 @@ class PostgresPreferences:
                 await connection.execute("DELETE FROM rate_windows WHERE window_start < $1", now - per)
         return None if used <= limit else per - (now - window_start)
 
+    async def pronunciations(self, guild_id: int) -> dict[str, str]:
+        async with self._connection() as connection:
+            found = await connection.fetch(
+                "SELECT word, spoken FROM pronunciations WHERE guild_id = $1 ORDER BY word_key", guild_id
+            )
+        return {row["word"]: row["spoken"] for row in found}
+
+    async def set_pronunciation(self, guild_id: int, word: str, spoken: str, *, max_entries: int) -> Added:
+        checked_text("a word", word)
+        checked_text("a spoken form", spoken)
+        key = entry_key(word)
+        async with self._transaction() as connection:
+            # One server's dictionary changes one process at a time, so the count can't be overshot.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(($2::BIGINT)::TEXT))", _DICTIONARY_LOCK, guild_id
+            )
+            there = await connection.fetchval(
+                "SELECT 1 FROM pronunciations WHERE guild_id = $1 AND word_key = $2", guild_id, key
+            )
+            held = await connection.fetchval("SELECT count(*) FROM pronunciations WHERE guild_id = $1", guild_id)
+            if there is None and held >= max_entries:
+                return "full"
+            await connection.execute(
+                "INSERT INTO pronunciations (guild_id, word_key, word, spoken) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (guild_id, word_key) DO UPDATE SET word = excluded.word, spoken = excluded.spoken",
+                guild_id,
+                key,
+                word,
+                spoken,
+            )
+        return "added" if there is None else "replaced"
+
+    async def remove_pronunciation(self, guild_id: int, word: str) -> str | None:
+        async with self._connection() as connection:
+            removed = await connection.fetchval(
+                "DELETE FROM pronunciations WHERE guild_id = $1 AND word_key = $2 RETURNING word",
+                guild_id,
+                entry_key(word),
+            )
+        return None if removed is None else str(removed)
+
     async def forget_guild(self, guild_id: int) -> None:
         async with self._transaction() as connection:
-            tables = (*_ID_TABLES, "guild_settings", "spoken_names", "daily_usage", "rate_windows")
+            tables = (*_ID_TABLES, "guild_settings", "spoken_names", "daily_usage", "rate_windows", "pronunciations")
             for table in tables:
                 await connection.execute(f"DELETE FROM {table} WHERE guild_id = $1", guild_id)  # noqa: S608
 

@@ -156,7 +156,20 @@ ALTER TABLE guild_settings ADD COLUMN {_guild_columns("speaking_rate").strip()};
 """
 
 
-MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2)
+def _schema_3() -> str:
+    """SQLite's migration 5: the pronunciation dictionary per server; ``word_key`` is the casefolded word."""
+    return """
+CREATE TABLE pronunciations (
+    guild_id BIGINT NOT NULL,
+    word_key TEXT NOT NULL,
+    word TEXT NOT NULL,
+    spoken TEXT NOT NULL,
+    PRIMARY KEY (guild_id, word_key)
+);
+"""
+
+
+MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2, _schema_3)
 """Forward-only schema changes; migration ``n`` (1-based) brings the version from ``n - 1`` to ``n``.
 
 Never edit a released migration: append one. A new setting is added with
@@ -173,6 +186,7 @@ COPIED_TABLES: Final = (
     "member_settings",
     "spoken_names",
     "daily_usage",
+    "pronunciations",
 )
 """What a store keeps for good, parents first (``rate_windows`` only lasts a minute)."""
 

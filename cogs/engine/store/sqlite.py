@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 import aiosqlite
 
 from . import sqlite_rows as rows
-from .models import GuildPrefs, MemberPrefs
+from .models import Added, GuildPrefs, MemberPrefs
 from .rates import ProcessRates
 from .sqlite_rows import GUILD_STORED, MEMBER_STORED, fetch_int, fetch_value
 from .stored import checked, checked_text
@@ -91,6 +91,16 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     ALTER TABLE member_settings ADD COLUMN speaking_rate REAL;
     ALTER TABLE guild_settings ADD COLUMN speaking_rate REAL;
     """,
+    # 5: the pronunciation dictionary per server (/dictionary); word_key is the casefolded word.
+    """
+    CREATE TABLE pronunciations (
+        guild_id INTEGER NOT NULL,
+        word_key TEXT NOT NULL,
+        word TEXT NOT NULL,
+        spoken TEXT NOT NULL,
+        PRIMARY KEY (guild_id, word_key)
+    ) WITHOUT ROWID;
+    """,
 )
 """Forward-only schema changes; migration ``n`` (1-based) brings ``user_version`` from ``n - 1`` to ``n``.
 
@@ -122,6 +132,7 @@ class SqlitePreferences:
         self._lock = asyncio.Lock()
         self._guilds: dict[int, GuildPrefs] = {}
         self._members: dict[int, MemberPrefs] = {}
+        self._pronunciations: dict[int, dict[str, str]] = {}
         self._rates = ProcessRates()
         """Rates are counted in this process: a SQLite file serves one bot process."""
 
@@ -163,6 +174,7 @@ class SqlitePreferences:
             connection, self._connection = self._connection, None
             self._guilds.clear()
             self._members.clear()
+            self._pronunciations.clear()
             if connection is not None:
                 await connection.close()
 
@@ -252,16 +264,39 @@ class SqlitePreferences:
         self._require_open()
         return self._rates.take(guild_id, user_id, limit, now, per)
 
+    async def pronunciations(self, guild_id: int) -> dict[str, str]:
+        self._require_open()
+        cached = self._pronunciations.get(guild_id)
+        if cached is None:
+            async with self._transaction(write=False) as connection:
+                cached = self._pronunciations.get(guild_id)
+                if cached is None:
+                    cached = await rows.load_pronunciations(connection, guild_id)
+                    _remember(self._pronunciations, guild_id, cached)
+        return dict(cached)
+
+    async def set_pronunciation(self, guild_id: int, word: str, spoken: str, *, max_entries: int) -> Added:
+        checked_text("a word", word)
+        checked_text("a spoken form", spoken)
+        async with self._transaction(write=True, invalidate=lambda: self._pronunciations.pop(guild_id, None)) as c:
+            return await rows.set_pronunciation(c, guild_id, word, spoken, max_entries=max_entries)
+
+    async def remove_pronunciation(self, guild_id: int, word: str) -> str | None:
+        async with self._transaction(write=True, invalidate=lambda: self._pronunciations.pop(guild_id, None)) as c:
+            return await rows.remove_pronunciation(c, guild_id, word)
+
     async def forget_guild(self, guild_id: int) -> None:
         def invalidate() -> None:
             self._guilds.pop(guild_id, None)
+            self._pronunciations.pop(guild_id, None)
             self._rates.forget_guild(guild_id)
             for user_id in [u for u, m in self._members.items() if guild_id in m.spoken_names]:
                 del self._members[user_id]
 
         async with self._transaction(write=True, invalidate=invalidate) as connection:
             # Explicit deletes rather than relying on ON DELETE CASCADE: spoken_names has no parent row.
-            for table in ("linked_channels", "proxy_allowlist", "guild_settings", "spoken_names", "daily_usage"):
+            tables = ("linked_channels", "proxy_allowlist", "guild_settings", "spoken_names", "daily_usage")
+            for table in (*tables, "pronunciations"):
                 await connection.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))  # noqa: S608 (fixed names)
 
     def _require_open(self) -> aiosqlite.Connection:

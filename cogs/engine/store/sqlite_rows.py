@@ -11,7 +11,8 @@ from typing import Any, Final
 
 import aiosqlite
 
-from .models import GUILD_FIELDS, MEMBER_FIELDS, GuildPrefs, MemberPrefs
+from ..text.pronunciation import entry_key
+from .models import GUILD_FIELDS, MEMBER_FIELDS, Added, GuildPrefs, MemberPrefs
 from .stored import stored_fields
 
 # The whitelists of what update_guild() and update_member() may change.
@@ -140,3 +141,35 @@ async def add_usage(connection: aiosqlite.Connection, guild_id: int, day: str, c
     )
     await connection.execute("DELETE FROM daily_usage WHERE guild_id = ? AND day < ?", (guild_id, day))
     return await usage(connection, guild_id, day)
+
+
+async def load_pronunciations(connection: aiosqlite.Connection, guild_id: int) -> dict[str, str]:
+    found = await connection.execute_fetchall(
+        "SELECT word, spoken FROM pronunciations WHERE guild_id = ? ORDER BY word_key", (guild_id,)
+    )
+    return {str(word): str(spoken) for word, spoken in found}
+
+
+async def set_pronunciation(
+    connection: aiosqlite.Connection, guild_id: int, word: str, spoken: str, *, max_entries: int
+) -> Added:
+    key = entry_key(word)
+    held = await fetch_int(connection, "SELECT count(*) FROM pronunciations WHERE guild_id = ?", (guild_id,))
+    there = await fetch_value(
+        connection, "SELECT 1 FROM pronunciations WHERE guild_id = ? AND word_key = ?", (guild_id, key)
+    )
+    if there is None and held >= max_entries:
+        return "full"
+    await connection.execute(
+        "INSERT INTO pronunciations (guild_id, word_key, word, spoken) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (guild_id, word_key) DO UPDATE SET word = excluded.word, spoken = excluded.spoken",
+        (guild_id, key, word, spoken),
+    )
+    return "added" if there is None else "replaced"
+
+
+async def remove_pronunciation(connection: aiosqlite.Connection, guild_id: int, word: str) -> str | None:
+    where = (guild_id, entry_key(word))
+    stored = await fetch_value(connection, "SELECT word FROM pronunciations WHERE guild_id = ? AND word_key = ?", where)
+    await connection.execute("DELETE FROM pronunciations WHERE guild_id = ? AND word_key = ?", where)
+    return None if stored is None else str(stored)

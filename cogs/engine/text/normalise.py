@@ -9,7 +9,7 @@ from typing import Final
 
 import emoji
 
-__all__ = ["MAX_COMBINING_MARKS", "normalise"]
+__all__ = ["MARK_CLASS", "MAX_COMBINING_MARKS", "normalise"]
 
 MAX_COMBINING_MARKS: Final = 2
 
@@ -45,6 +45,8 @@ def _unicode_classes() -> tuple[str, str]:
 
 
 _DROP_CLASS, _MARK_CLASS = _unicode_classes()
+MARK_CLASS: Final = _MARK_CLASS
+"""Combining marks (Mn, Me), as a regex class without brackets."""
 _NFKC_KEEP_CHARS: Final = frozenset(
     key for key in emoji.EMOJI_DATA if len(key) == 1 and unicodedata.normalize("NFKC", key) != key
 )
