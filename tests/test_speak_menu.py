@@ -133,3 +133,21 @@ async def test_with_reading_loaded_an_edit_leaves_a_chosen_message_as_it_was_cho
         assert harness.transcripts() == ["Bob said, Something to keep the bot busy", "Alice said, As it was chosen"]
     finally:
         await harness.stop()
+
+
+async def test_the_server_dictionary_applies_to_a_chosen_message_and_its_authors_name(
+    asyncflow: FakeAsyncFlow, make_settings: SettingsFactory
+) -> None:
+    harness = await BotHarness.create(asyncflow, make_settings(), (*EXTENSIONS, "cogs.server_settings"))
+    try:
+        alice, bob = members(harness)
+        for word, spoken in (("Alice", "Al-ees"), ("gg", "good game")):
+            await harness.command(alice, "dictionary", {"word": word, "spoken": spoken}, subcommand="add")
+        message = harness.fake.message_payload(alice, harness.fake.text_channel_id, "**gg** all")
+
+        await speak(harness, bob, message)
+        await harness.wait_until_quiet()
+
+        assert harness.transcripts() == ["Al-ees said, good game all"]
+    finally:
+        await harness.stop()
