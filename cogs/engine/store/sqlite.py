@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -179,16 +179,7 @@ class SqlitePreferences:
                 await connection.close()
 
     async def guild(self, guild_id: int) -> GuildPrefs:
-        self._require_open()
-        cached = self._guilds.get(guild_id)
-        if cached is not None:
-            return cached
-        async with self._transaction(write=False) as connection:
-            prefs = self._guilds.get(guild_id)  # filled while we waited for the lock?
-            if prefs is None:
-                prefs = await rows.load_guild(connection, guild_id)
-                _remember(self._guilds, guild_id, prefs)
-        return prefs
+        return await self._cached(self._guilds, guild_id, rows.load_guild)
 
     async def update_guild(self, guild_id: int, **changes: object) -> GuildPrefs:
         valid: dict[str, Any] = checked(changes, GUILD_STORED, "server")
@@ -200,15 +191,7 @@ class SqlitePreferences:
         return prefs
 
     async def member(self, user_id: int) -> MemberPrefs:
-        self._require_open()
-        cached = self._members.get(user_id)
-        if cached is None:
-            async with self._transaction(write=False) as connection:
-                cached = self._members.get(user_id)
-                if cached is None:
-                    cached = await rows.load_member(connection, user_id)
-                    _remember(self._members, user_id, cached)
-        return _copy(cached)
+        return _copy(await self._cached(self._members, user_id, rows.load_member))
 
     async def update_member(self, user_id: int, **changes: object) -> MemberPrefs:
         valid: dict[str, Any] = checked(changes, MEMBER_STORED, "member")
@@ -265,14 +248,7 @@ class SqlitePreferences:
         return self._rates.take(guild_id, user_id, limit, now, per)
 
     async def pronunciations(self, guild_id: int) -> dict[str, str]:
-        self._require_open()
-        cached = self._pronunciations.get(guild_id)
-        if cached is None:
-            async with self._transaction(write=False) as connection:
-                cached = self._pronunciations.get(guild_id)
-                if cached is None:
-                    cached = await rows.load_pronunciations(connection, guild_id)
-                    _remember(self._pronunciations, guild_id, cached)
+        cached: dict[str, str] = await self._cached(self._pronunciations, guild_id, rows.load_pronunciations)
         return dict(cached)
 
     async def set_pronunciation(self, guild_id: int, word: str, spoken: str, *, max_entries: int) -> Added:
@@ -303,6 +279,20 @@ class SqlitePreferences:
         if self._connection is None:
             raise RuntimeError(f"{self!r} is not open; call open() first")
         return self._connection
+
+    async def _cached(
+        self, cache: dict[int, _T], key: int, load: Callable[[aiosqlite.Connection, int], Awaitable[_T]]
+    ) -> _T:
+        """``cache[key]``, read from the file on a miss (unless another task filled it while we waited for the lock)."""
+        self._require_open()
+        value = cache.get(key)
+        if value is None:
+            async with self._transaction(write=False) as connection:
+                value = cache.get(key)
+                if value is None:
+                    value = await load(connection, key)
+                    _remember(cache, key, value)
+        return value
 
     @asynccontextmanager
     async def _transaction(
