@@ -12,6 +12,8 @@ from .asyncflow.errors import (
     ApiTimeout,
     AsyncFlowError,
     BadRequest,
+    BadSpeechQuality,
+    FileTooLarge,
     FormatNotRecognized,
     InvalidApiKey,
     InvalidLanguage,
@@ -19,11 +21,13 @@ from .asyncflow.errors import (
     QuotaExceededMidStream,
     RateLimited,
     ServerError,
+    ShortSpeechDuration,
     StreamInterrupted,
     TooManyConcurrentRequests,
     UnexpectedResponse,
     UnplayableAudio,
     VersionNotFound,
+    VoiceCloneLimitExceeded,
     VoiceNotFound,
 )
 from .asyncflow.model_ids import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED
@@ -149,3 +153,30 @@ def describe_retry(error: AsyncFlowError, delay: float) -> str:
     if isinstance(error, ApiTimeout):
         return f"AsyncFlow is slow to answer, retrying in {_seconds(delay)}…"
     return f"Couldn't reach AsyncFlow, retrying in {_seconds(delay)}…"
+
+
+# -- your own voice (/voice clone, /voice delete-clone) --------------------------------------------
+
+
+def describe_clone_error(error: AsyncFlowError) -> str:
+    """What a member is told when AsyncFlow refused to clone their sample (nothing was kept there)."""
+    match error:
+        case ShortSpeechDuration():
+            return "AsyncFlow heard less than 3 seconds of speech in your sample — record a longer one and try again."
+        case BadSpeechQuality():
+            return (
+                "AsyncFlow found the sample's quality too low to clone — record again somewhere quiet, "
+                "close to the microphone, and try again."
+            )
+        case FileTooLarge():
+            return "AsyncFlow refused the sample as too large (over 10 MB) — send a shorter or smaller file."
+        case FormatNotRecognized():
+            return "AsyncFlow didn't recognise the sample's audio format — send a WAV, MP3, FLAC or AIFF file."
+        case InvalidLanguage():
+            return "AsyncFlow doesn't clone voices in that language — pick another `language`."
+        case VoiceCloneLimitExceeded():
+            return (
+                "This bot's voice-clone slots at AsyncFlow are all in use, so your voice wasn't cloned. "
+                "Tell the bot's admin."
+            )
+    return describe_error(error) + " Your voice wasn't cloned."
