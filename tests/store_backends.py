@@ -33,7 +33,14 @@ HOW_TO_RUN = (
     f"(on Debian, as root: export {POSTGRES_URL_ENV}=$(bash .ci/postgres))"
 )
 
-STORE_TABLES = ("guild_settings", "linked_channels", "proxy_allowlist", "member_settings", "spoken_names")
+STORE_TABLES = (
+    "guild_settings",
+    "linked_channels",
+    "proxy_allowlist",
+    "member_settings",
+    "spoken_names",
+    "voice_clones",
+)
 """The tables of preferences (daily usage aside)."""
 
 

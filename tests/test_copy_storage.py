@@ -9,11 +9,12 @@ import asyncpg
 import pytest
 
 from bot import cli
-from cogs.engine.store.models import GuildPrefs, MemberPrefs, PreferencesStore
+from cogs.engine.store.models import ClonedVoice, GuildPrefs, MemberPrefs, PreferencesStore
 from cogs.engine.store.postgres import PostgresPreferences
 from cogs.engine.store.sqlite import SqlitePreferences
 from tests.test_preferences_store import ALL_CHANGED, INJECTION
 
+Everything = tuple[list[GuildPrefs], list[MemberPrefs], list[int], list[list[ClonedVoice]]]
 GUILDS = (1, 2, 3, 4)
 MEMBERS = (7, 8, 9)
 DAY = "2026-03-04"
@@ -31,13 +32,15 @@ async def fill(store: PreferencesStore) -> None:
     await store.set_spoken_name(1, 9, "Nine")  # a name without a member row
     await store.add_usage(1, DAY, 1234)
     await store.add_usage(2, DAY, 5)
+    await store.add_clone(ClonedVoice("clone-of-7", 7, "Bob's own", 1767225600.25), limit=1)
 
 
-async def everything(store: PreferencesStore) -> tuple[list[GuildPrefs], list[MemberPrefs], list[int]]:
+async def everything(store: PreferencesStore) -> Everything:
     return (
         [await store.guild(g) for g in GUILDS],
         [await store.member(m) for m in MEMBERS],
         [await store.usage(g, DAY) for g in GUILDS],
+        [await store.clones(m) for m in MEMBERS],
     )
 
 
@@ -53,7 +56,7 @@ async def sqlite_file(tmp_path: Path) -> Path:
     return path
 
 
-async def read_sqlite(path: Path) -> tuple[list[GuildPrefs], list[MemberPrefs], list[int]]:
+async def read_sqlite(path: Path) -> Everything:
     store = SqlitePreferences(path)
     await store.open()
     try:
@@ -62,7 +65,7 @@ async def read_sqlite(path: Path) -> tuple[list[GuildPrefs], list[MemberPrefs], 
         await store.close()
 
 
-async def read_postgres(url: str) -> tuple[list[GuildPrefs], list[MemberPrefs], list[int]]:
+async def read_postgres(url: str) -> Everything:
     store = PostgresPreferences(url)
     await store.open()
     try:
@@ -91,7 +94,8 @@ def test_copy_storage_copies_every_table_without_loss_and_says_what_it_copied(
         "  member_settings        2 rows",
         "  spoken_names           3 rows",
         "  daily_usage            2 rows",
-        "  total                 14 rows",
+        "  voice_clones           1 rows",
+        "  total                 15 rows",
     ]
     assert "tts_test_pw" not in out
     assert asyncio.run(read_postgres(postgres_url)) == expected
@@ -142,7 +146,7 @@ def test_the_defaults_come_from_storage_settings(
     monkeypatch.setenv("TTSBOT_CONFIG", "")
     monkeypatch.chdir(sqlite_file.parent)
     assert run_cli() == 0
-    assert "total                 14 rows" in capsys.readouterr().out
+    assert "total                 15 rows" in capsys.readouterr().out
     assert asyncio.run(read_postgres(postgres_url)) == asyncio.run(read_sqlite(sqlite_file))
 
 

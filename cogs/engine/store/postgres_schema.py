@@ -156,7 +156,20 @@ ALTER TABLE guild_settings ADD COLUMN {_guild_columns("speaking_rate").strip()};
 """
 
 
-MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2)
+def _schema_3() -> str:
+    """SQLite's migration 5: members' cloned voices."""
+    return """
+CREATE TABLE voice_clones (
+    voice_id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX voice_clones_by_user ON voice_clones (user_id);
+"""
+
+
+MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2, _schema_3)
 """Forward-only schema changes; migration ``n`` (1-based) brings the version from ``n - 1`` to ``n``.
 
 Never edit a released migration: append one. A new setting is added with
@@ -173,6 +186,7 @@ COPIED_TABLES: Final = (
     "member_settings",
     "spoken_names",
     "daily_usage",
+    "voice_clones",
 )
 """What a store keeps for good, parents first (``rate_windows`` only lasts a minute)."""
 
