@@ -12,9 +12,10 @@ from discord.ext import commands
 from .engine.asyncflow.model_ids import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED, honours_speed, speed_allowed
 from .engine.asyncflow.voices import choice_label
 from .engine.engine import engine_for
+from .engine.playback.private_voices import may_use, visible_voices
 from .engine.text.cleaner import clean_message
 from .engine.text.parts import CleanOptions, MessageParts, Names
-from .engine.words import SPEED_OUT_OF_RANGE, speed_has_no_effect
+from .engine.words import PRIVATE_VOICE, SPEED_OUT_OF_RANGE, speed_has_no_effect
 from .engine_cog import EngineCog
 from .interactions import defer, reply, say_for_member
 
@@ -28,10 +29,14 @@ class MembersCog(EngineCog, name="Members"):
     voice = app_commands.Group(name="voice", description="Choose the voice your messages are read in.", guild_only=True)
 
     async def _known_voice(self, interaction: discord.Interaction, voice_id: str) -> str | None:
-        """The voice's name if AsyncFlow has it; otherwise answers the member and returns None."""
+        """The voice's name if AsyncFlow has it and it is not someone else's clone; otherwise answers the member
+        and returns None."""
         voices = await self.engine.voices.voices()
         for candidate in voices:
             if candidate.id == voice_id.strip():
+                if not await may_use(candidate, self.engine.preferences, interaction.user.id):
+                    await reply(interaction, PRIVATE_VOICE)
+                    return None
                 return candidate.name
         if not voices:
             await reply(interaction, "I can't reach AsyncFlow's voice list right now — try again in a minute.")
@@ -104,8 +109,9 @@ class MembersCog(EngineCog, name="Members"):
 
     @voice_set.autocomplete("voice")
     @voice_preview.autocomplete("voice")
-    async def _voice_choices(self, _interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=choice_label(v), value=v.id) for v in await self.engine.voices.search(current)]
+    async def _voice_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        voices = await visible_voices(self.engine.voices, self.engine.preferences, current, interaction.user.id)
+        return [app_commands.Choice(name=choice_label(v), value=v.id) for v in voices]
 
     @app_commands.command(
         name="nickname", description="The name said before your messages here (leave empty to reset)."

@@ -936,8 +936,12 @@ class FakeDiscord:
         await self.bot.tree._call(interaction)
         return conversation
 
-    async def autocomplete(self, user_id: int, command: str, options: dict[str, Any], focus: str) -> Conversation:
-        interaction, conversation = self.interaction(user_id, command, options, autocomplete_focus=focus)
+    async def autocomplete(
+        self, user_id: int, command: str, options: dict[str, Any], focus: str, *, subcommand: str | None = None
+    ) -> Conversation:
+        interaction, conversation = self.interaction(
+            user_id, command, options, autocomplete_focus=focus, subcommand=subcommand
+        )
         await self.bot.tree._call(interaction)
         return conversation
 
