@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from .engine.asyncflow.model_ids import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED, honours_speed, speed_allowed
 from .engine.asyncflow.voices import choice_label
+from .engine.clone_sample import CLONE_LANGUAGES
 from .engine.engine import engine_for
 from .engine.playback.private_voices import may_use, visible_voices
 from .engine.text.cleaner import clean_message
@@ -18,6 +19,7 @@ from .engine.text.parts import CleanOptions, MessageParts, Names
 from .engine.words import PRIVATE_VOICE, SPEED_OUT_OF_RANGE, speed_has_no_effect
 from .engine_cog import EngineCog
 from .interactions import defer, reply, say_for_member
+from .voice_clone import clone_command
 
 MAX_NICKNAME = 32
 PREVIEW_TEXT = "Hi, I'm {name}. This is how I sound when I read your messages."
@@ -106,6 +108,18 @@ class MembersCog(EngineCog, name="Members"):
         if not honours_speed(model):
             message += "\n" + speed_has_no_effect(model)
         await reply(interaction, message)
+
+    @voice.command(name="clone", description="Clone your own voice from a recording (asks for your consent first).")
+    @app_commands.describe(
+        sample="A recording of your own voice, at least 3 s: WAV, MP3, FLAC or AIFF, up to 10 MB",
+        name="What to call your voice",
+        language="The language you speak in the sample",
+    )
+    @app_commands.choices(language=[app_commands.Choice(name=code, value=code) for code in CLONE_LANGUAGES])
+    async def voice_clone(
+        self, interaction: discord.Interaction, sample: discord.Attachment, name: str, language: str = "en"
+    ) -> None:
+        await clone_command(self.engine, interaction, sample, name, language)
 
     @voice_set.autocomplete("voice")
     @voice_preview.autocomplete("voice")

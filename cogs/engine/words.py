@@ -182,3 +182,57 @@ def describe_clone_error(error: AsyncFlowError) -> str:
                 "Tell the bot's admin."
             )
     return describe_error(error) + " Your voice wasn't cloned."
+
+
+CLONING_OFF_BOT = "Voice cloning is turned off for this bot by its operator."
+CLONING_OFF_SERVER = "Voice cloning is turned off in this server (an admin can change `voice-cloning` with /set)."
+SAMPLE_NOT_AUDIO = "That file isn't a sample I can send — attach a WAV, MP3, FLAC or AIFF recording of your voice."
+SAMPLE_UNREADABLE = "I couldn't read that file as audio — attach a WAV, MP3, FLAC or AIFF recording of your voice."
+SAMPLE_DOWNLOAD_FAILED = "I couldn't download your sample from Discord — try again."
+CLONE_NAME_INVALID = "Give your voice a name of 1 to {limit} characters."
+CONSENT_AGREE = "This is my own voice and I agree to AsyncFlow processing it"
+CONSENT_CANCEL = "Cancel"
+CONSENT_NOT_YOURS = "Only the member who used /voice clone can answer this."
+CLONE_CANCELLED = "Cancelled — nothing was uploaded."
+CLONE_UPLOADING = "Uploading your sample to AsyncFlow…"
+NO_CLONE = "You have no cloned voice to delete."
+
+
+def sample_too_big(size: int, limit: int) -> str:
+    return (
+        f"That sample is {size / 1_000_000:.1f} MB; AsyncFlow takes at most {limit / 1_000_000:g} MB — "
+        "send a shorter one."
+    )
+
+
+def sample_too_short(seconds: float, minimum: float) -> str:
+    return (
+        f"That sample is {seconds:.1f} s long; AsyncFlow needs at least {minimum:g} s of your voice — "
+        "record a longer one."
+    )
+
+
+def clone_slots_full(limit: int) -> str:
+    kept = "one cloned voice" if limit == 1 else f"{limit} cloned voices"
+    return f"You can keep {kept} with this bot, and you have — `/voice delete-clone` removes it first."
+
+
+def consent_request(name: str, minutes: int) -> str:
+    """The consent step: what will be sent, where, and for how long the buttons work."""
+    return (
+        f"Before I upload anything: your sample and the name **{name}** would be sent to AsyncFlow "
+        "(POST /voices/clone) to make a voice from it. AsyncFlow keeps that voice until you `/voice delete-clone` "
+        "or `/forget-me`; only you can use it in this bot. Press the button only if this is **your own voice** "
+        f"and you agree. This request expires in {minutes} minutes; until then nothing has been uploaded."
+    )
+
+
+def consent_expired(minutes: int) -> str:
+    return f"This request expired after {minutes} minutes — nothing was uploaded. Use /voice clone again."
+
+
+def clone_done(name: str) -> str:
+    return (
+        f"Your voice **{name}** is cloned and is now your voice for your messages and `/say`, in every server "
+        "with this bot. Only you can use it; `/voice delete-clone` deletes it at AsyncFlow and here."
+    )
