@@ -16,10 +16,10 @@ from .engine.engine import engine_for
 from .engine.playback.private_voices import may_use, visible_voices
 from .engine.text.cleaner import clean_message
 from .engine.text.parts import CleanOptions, MessageParts, Names
-from .engine.words import PRIVATE_VOICE, SPEED_OUT_OF_RANGE, speed_has_no_effect
+from .engine.words import NO_CLONE, PRIVATE_VOICE, SPEED_OUT_OF_RANGE, clones_deleted, speed_has_no_effect
 from .engine_cog import EngineCog
 from .interactions import defer, reply, say_for_member
-from .voice_clone import clone_command
+from .voice_clone import clone_command, delete_clones
 
 MAX_NICKNAME = 32
 PREVIEW_TEXT = "Hi, I'm {name}. This is how I sound when I read your messages."
@@ -121,6 +121,16 @@ class MembersCog(EngineCog, name="Members"):
     ) -> None:
         await clone_command(self.engine, interaction, sample, name, language)
 
+    @voice.command(name="delete-clone", description="Delete your cloned voice, at AsyncFlow and here.")
+    async def voice_delete_clone(self, interaction: discord.Interaction) -> None:
+        await defer(interaction)  # AsyncFlow and the store may take a while
+        clones = await self.engine.preferences.clones(interaction.user.id)
+        if not clones:
+            await reply(interaction, NO_CLONE)
+            return
+        done = await delete_clones(self.engine, clones)
+        await reply(interaction, clones_deleted(*done.names()))
+
     @voice_set.autocomplete("voice")
     @voice_preview.autocomplete("voice")
     async def _voice_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -162,12 +172,18 @@ class MembersCog(EngineCog, name="Members"):
     @app_commands.command(name="forget-me", description="Delete everything this bot stores about you.")
     async def forget_me(self, interaction: discord.Interaction) -> None:
         await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
-        await self.engine.preferences.forget_member(interaction.user.id)
-        await reply(
-            interaction,
+        preferences = self.engine.preferences
+        done = await delete_clones(self.engine, await preferences.clones(interaction.user.id))
+        await preferences.forget_member(interaction.user.id)
+        for clone in done.kept:  # still at AsyncFlow: keep the record, so deleting it can be tried again
+            await preferences.add_clone(clone, limit=len(done.kept))
+        message = (
             "Everything I stored about you (voice, speaking rate, spoken names, opt-out) is deleted. "
-            "Your messages can be read aloud again; `/opt-out` stops that.",
+            "Your messages can be read aloud again; `/opt-out` stops that."
         )
+        if done.deleted or done.gone or done.kept:
+            message += "\n" + clones_deleted(*done.names())
+        await reply(interaction, message)
 
 
 def speed_answer(own: float | None, server: float | None, *, changed: bool) -> str:

@@ -241,6 +241,9 @@ class Deletion:
     kept: list[ClonedVoice]
     """AsyncFlow failed: still there, and still recorded here, to try again."""
 
+    def names(self) -> tuple[list[str], list[str], list[str]]:
+        return [c.name for c in self.deleted], [c.name for c in self.gone], [c.name for c in self.kept]
+
 
 async def delete_clones(engine: TTSEngine, clones: list[ClonedVoice]) -> Deletion:
     """Delete each clone at AsyncFlow (``DELETE /voices/{id}``), then here; a failure keeps the local record."""

@@ -236,3 +236,22 @@ def clone_done(name: str) -> str:
         f"Your voice **{name}** is cloned and is now your voice for your messages and `/say`, in every server "
         "with this bot. Only you can use it; `/voice delete-clone` deletes it at AsyncFlow and here."
     )
+
+
+def clones_deleted(deleted: list[str], gone: list[str], kept: list[str]) -> str:
+    """What ``/voice delete-clone`` (and ``/forget-me``) did with each of the member's cloned voices, by name."""
+    parts: list[str] = []
+    if deleted:
+        parts.append(f"Deleted your cloned voice {_names(deleted)} at AsyncFlow and here.")
+    if gone:
+        parts.append(f"AsyncFlow no longer had {_names(gone)}, so I deleted it here.")
+    if kept:
+        parts.append(
+            f"AsyncFlow couldn't delete {_names(kept)} right now, so I kept it (it still works for you) — try again "
+            "in a minute."
+        )
+    return " ".join(parts)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"**{name}**" for name in names)
