@@ -33,6 +33,7 @@ from .engine.words import (
     CLONE_NAME_INVALID,
     CLONE_UPLOADING,
     CLONING_OFF_BOT,
+    CLONING_OFF_SERVER,
     CONSENT_AGREE,
     CONSENT_CANCEL,
     CONSENT_NOT_YOURS,
@@ -90,6 +91,9 @@ async def clone_command(
         await reply(interaction, sample_too_big(sample.size, MAX_SAMPLE_BYTES))
         return
     await defer(interaction)  # the store and Discord's CDN may take a while
+    if interaction.guild is not None and not (await engine.preferences.guild(interaction.guild.id)).allow_voice_cloning:
+        await reply(interaction, CLONING_OFF_SERVER)
+        return
     if len(await engine.preferences.clones(interaction.user.id)) >= limit:
         await reply(interaction, clone_slots_full(limit))
         return

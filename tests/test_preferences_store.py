@@ -51,6 +51,7 @@ ALL_CHANGED: dict[str, Any] = {
     "max_length": 120,
     "emoji_mode": "skip",
     "repeated_characters": 0,
+    "allow_voice_cloning": False,
 }
 
 

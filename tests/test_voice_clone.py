@@ -12,12 +12,15 @@ import pytest
 import cogs.voice_clone
 from cogs.engine.words import (
     CLONE_CANCELLED,
+    CLONING_OFF_BOT,
+    CLONING_OFF_SERVER,
     CONSENT_AGREE,
     CONSENT_CANCEL,
     CONSENT_NOT_YOURS,
     SAMPLE_NOT_AUDIO,
     SAMPLE_UNREADABLE,
     clone_done,
+    clone_slots_full,
     consent_expired,
     sample_too_big,
     sample_too_short,
@@ -26,6 +29,7 @@ from cogs.voice_clone import AGREE_ID, CANCEL_ID
 from tests.asyncflow_server import FakeAsyncFlow, Fault, tone_for
 from tests.audio_checks import dominant_hz, wav_sample
 from tests.bot_harness import BotHarness, every_message_is_private_and_pings_nobody
+from tests.clone_helpers import seed_clone
 from tests.conftest import SettingsFactory
 from tests.discord_fakes import Conversation, Sent
 from tests.test_reading import EXTENSIONS, in_voice
@@ -170,3 +174,25 @@ async def test_each_clone_error_is_told_in_its_own_words(
         assert any(
             "VOICE_CLONE_LIMIT_EXCEEDED" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records
         )
+
+
+async def test_the_server_switch_the_limit_and_the_operator_switch(
+    harness: BotHarness, make_settings: SettingsFactory
+) -> None:
+    alice, bob = in_voice(harness, "Alice", "Bob")
+    assert await harness.command(alice, "set", {"setting": "voice-cloning", "value": "off"}) == [
+        "`voice-cloning` is now off."
+    ]
+    assert (await ask_to_clone(harness, bob)).texts == [CLONING_OFF_SERVER]
+    await harness.command(alice, "set", {"setting": "voice-cloning", "value": "on"})
+
+    await seed_clone(harness, bob)  # the one clone a member may keep by default
+    assert (await ask_to_clone(harness, bob)).texts == [clone_slots_full(1)]
+    assert harness.fake.cdn_downloads == [] and harness.server.clone_requests == []
+
+    await harness.restart(make_settings(limits_overrides={"max_clones_per_member": 2}))
+    assert consent_message(await ask_to_clone(harness, bob)).view is not None  # a second slot
+
+    await harness.restart(make_settings(limits_overrides={"max_clones_per_member": 0}))
+    assert (await ask_to_clone(harness, alice)).texts == [CLONING_OFF_BOT]
+    assert harness.server.clone_requests == []

@@ -97,6 +97,9 @@ class GuildPrefs:
         help="shorten runs like 'nooooo' to this many (0 = off)",
         kind=WholeNumber(0, 50),
     )
+    allow_voice_cloning: bool = setting(
+        True, name="voice-cloning", help="members may clone their own voice here (/voice clone)", kind=OnOff()
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,7 +169,12 @@ CREATE INDEX voice_clones_by_user ON voice_clones (user_id);
 """
 
 
-MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2, _schema_3)
+def _schema_4() -> str:
+    """SQLite's migration 6: the server's voice-cloning switch."""
+    return f"ALTER TABLE guild_settings ADD COLUMN {_guild_columns('allow_voice_cloning').strip()};"
+
+
+MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2, _schema_3, _schema_4)
 """Forward-only schema changes; migration ``n`` (1-based) brings the version from ``n - 1`` to ``n``.
 
 Never edit a released migration: append one. A new setting is added with

@@ -101,6 +101,11 @@ MIGRATIONS: Final[tuple[str, ...]] = (
     );
     CREATE INDEX voice_clones_by_user ON voice_clones (user_id);
     """,
+    # 6: whether members may clone their voice in a server (/set voice-cloning).
+    """
+    ALTER TABLE guild_settings ADD COLUMN allow_voice_cloning INTEGER NOT NULL DEFAULT 1
+        CHECK (allow_voice_cloning IN (0, 1));
+    """,
 )
 """Forward-only schema changes; migration ``n`` (1-based) brings ``user_version`` from ``n - 1`` to ``n``.
 
