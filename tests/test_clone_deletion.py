@@ -68,3 +68,14 @@ async def test_forget_me_deletes_the_clone_at_asyncflow_and_says_so(harness: Bot
     assert harness.server.delete_requests == [clone]
     assert harness.server.find_voice(clone) is None
     assert await harness.live_engine.preferences.clones(alice) == []
+
+
+async def test_forget_me_keeps_a_clone_asyncflow_could_not_delete(harness: BotHarness) -> None:
+    (alice,) = in_voice(harness, "Alice")
+    clone = await seed_clone(harness, alice, "Alice's own")
+    retries = harness.live_engine.settings.asyncflow.max_retries
+    harness.server.faults += [Fault.server_error(applies_to=f"/voices/{clone}") for _ in range(retries + 1)]
+    (answer,) = await harness.command(alice, "forget-me")
+    assert answer.endswith("\n" + clones_deleted([], [], ["Alice's own"]))
+    assert [c.voice_id for c in await harness.live_engine.preferences.clones(alice)] == [clone]
+    assert (await harness.live_engine.preferences.member(alice)).voice_id is None  # the rest is forgotten

@@ -247,8 +247,8 @@ def clones_deleted(deleted: list[str], gone: list[str], kept: list[str]) -> str:
         parts.append(f"AsyncFlow no longer had {_names(gone)}, so I deleted it here.")
     if kept:
         parts.append(
-            f"AsyncFlow couldn't delete {_names(kept)} right now, so I kept it (it still works for you) — try again "
-            "in a minute."
+            f"AsyncFlow couldn't delete {_names(kept)} right now, so I kept its record to try again — use the "
+            "command again in a minute."
         )
     return " ".join(parts)
 
