@@ -158,6 +158,9 @@ def unknown_voice(typed: str) -> str:
     return f"--voice {typed!r} is neither a voice id nor a voice name: {LIST_VOICES}"
 
 
+PRIVATE_VOICE = "that voice is a member's own cloned voice (CUSTOM at AsyncFlow): only they can use it, in Discord"
+
+
 def ambiguous_voice(typed: str, ids: list[str]) -> str:
     return f"--voice {typed!r} names {len(ids)} voices ({', '.join(ids)}): pass one of the ids"
 

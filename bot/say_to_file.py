@@ -164,10 +164,12 @@ async def _item_to_speak(settings: Settings, client: AsyncFlowClient, text: str,
         spoken = clean_request(request, prefs)
         if spoken is None:
             raise SayRefused(admin_words.NOTHING_SPEAKABLE)
-        chosen = await choose_voice(request, prefs, catalog)
+        chosen = await choose_voice(request, prefs, catalog, None)  # no store: members' clones are refused
     finally:
         await catalog.aclose()
     if isinstance(chosen, Refusal):
+        if chosen.reason == "private-voice":
+            raise SayRefused(admin_words.PRIVATE_VOICE)
         raise SayRefused(admin_words.unknown_voice(voice or ""))
     return SpeechItem(spoken, chosen, 0, _notify)
 

@@ -11,12 +11,15 @@ from discord.ext import commands
 
 from .engine.asyncflow.model_ids import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED, honours_speed, speed_allowed
 from .engine.asyncflow.voices import choice_label
+from .engine.clone_sample import CLONE_LANGUAGES
 from .engine.engine import engine_for
+from .engine.playback.private_voices import may_use, visible_voices
 from .engine.text.cleaner import clean_message
 from .engine.text.parts import CleanOptions, MessageParts, Names
-from .engine.words import SPEED_OUT_OF_RANGE, speed_has_no_effect
+from .engine.words import NO_CLONE, PRIVATE_VOICE, SPEED_OUT_OF_RANGE, clones_deleted, speed_has_no_effect
 from .engine_cog import EngineCog
 from .interactions import defer, reply, say_for_member
+from .voice_clone import clone_command, delete_clones
 
 MAX_NICKNAME = 32
 PREVIEW_TEXT = "Hi, I'm {name}. This is how I sound when I read your messages."
@@ -28,10 +31,14 @@ class MembersCog(EngineCog, name="Members"):
     voice = app_commands.Group(name="voice", description="Choose the voice your messages are read in.", guild_only=True)
 
     async def _known_voice(self, interaction: discord.Interaction, voice_id: str) -> str | None:
-        """The voice's name if AsyncFlow has it; otherwise answers the member and returns None."""
+        """The voice's name if AsyncFlow has it and it is not someone else's clone; otherwise answers the member
+        and returns None."""
         voices = await self.engine.voices.voices()
         for candidate in voices:
             if candidate.id == voice_id.strip():
+                if not await may_use(candidate, self.engine.preferences, interaction.user.id):
+                    await reply(interaction, PRIVATE_VOICE)
+                    return None
                 return candidate.name
         if not voices:
             await reply(interaction, "I can't reach AsyncFlow's voice list right now — try again in a minute.")
@@ -102,10 +109,33 @@ class MembersCog(EngineCog, name="Members"):
             message += "\n" + speed_has_no_effect(model)
         await reply(interaction, message)
 
+    @voice.command(name="clone", description="Clone your own voice from a recording (asks for your consent first).")
+    @app_commands.describe(
+        sample="A recording of your own voice, at least 3 s: WAV, MP3, FLAC or AIFF, up to 10 MB",
+        name="What to call your voice",
+        language="The language you speak in the sample",
+    )
+    @app_commands.choices(language=[app_commands.Choice(name=code, value=code) for code in CLONE_LANGUAGES])
+    async def voice_clone(
+        self, interaction: discord.Interaction, sample: discord.Attachment, name: str, language: str = "en"
+    ) -> None:
+        await clone_command(self.engine, interaction, sample, name, language)
+
+    @voice.command(name="delete-clone", description="Delete your cloned voice, at AsyncFlow and here.")
+    async def voice_delete_clone(self, interaction: discord.Interaction) -> None:
+        await defer(interaction)  # AsyncFlow and the store may take a while
+        clones = await self.engine.preferences.clones(interaction.user.id)
+        if not clones:
+            await reply(interaction, NO_CLONE)
+            return
+        done = await delete_clones(self.engine, clones)
+        await reply(interaction, clones_deleted(*done.names()))
+
     @voice_set.autocomplete("voice")
     @voice_preview.autocomplete("voice")
-    async def _voice_choices(self, _interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        return [app_commands.Choice(name=choice_label(v), value=v.id) for v in await self.engine.voices.search(current)]
+    async def _voice_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        voices = await visible_voices(self.engine.voices, self.engine.preferences, current, interaction.user.id)
+        return [app_commands.Choice(name=choice_label(v), value=v.id) for v in voices]
 
     @app_commands.command(
         name="nickname", description="The name said before your messages here (leave empty to reset)."
@@ -142,12 +172,18 @@ class MembersCog(EngineCog, name="Members"):
     @app_commands.command(name="forget-me", description="Delete everything this bot stores about you.")
     async def forget_me(self, interaction: discord.Interaction) -> None:
         await defer(interaction)  # the store or AsyncFlow's voice list may be slow: answer Discord first
-        await self.engine.preferences.forget_member(interaction.user.id)
-        await reply(
-            interaction,
+        preferences = self.engine.preferences
+        done = await delete_clones(self.engine, await preferences.clones(interaction.user.id))
+        await preferences.forget_member(interaction.user.id)
+        for clone in done.kept:  # still at AsyncFlow: keep the record, so deleting it can be tried again
+            await preferences.add_clone(clone, limit=len(done.kept))
+        message = (
             "Everything I stored about you (voice, speaking rate, spoken names, opt-out) is deleted. "
-            "Your messages can be read aloud again; `/opt-out` stops that.",
+            "Your messages can be read aloud again; `/opt-out` stops that."
         )
+        if done.deleted or done.gone or done.kept:
+            message += "\n" + clones_deleted(*done.names())
+        await reply(interaction, message)
 
 
 def speed_answer(own: float | None, server: float | None, *, changed: bool) -> str:

@@ -16,10 +16,11 @@ from . import dictionary
 from .engine.asyncflow.model_ids import honours_speed
 from .engine.asyncflow.voices import MAX_CHOICES, choice_label
 from .engine.engine import engine_for
+from .engine.playback.private_voices import may_use, visible_voices
 from .engine.store.models import GuildPrefs
 from .engine.store.setting_kinds import BadValue, RateOrDefault, RoleOrEveryone, VoiceOrDefault
 from .engine.store.setting_table import BY_NAME, SETTINGS
-from .engine.words import speed_has_no_effect
+from .engine.words import PRIVATE_SERVER_VOICE, UNKNOWN_VOICE, speed_has_no_effect
 from .engine_cog import EngineCog
 from .interactions import defer, reply
 
@@ -89,9 +90,15 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         voice = await voices.find(voice_id)
         return voice.name if voice is not None else None
 
-    async def _voice_exists(self, voice_id: str) -> bool:
-        """Whether AsyncFlow has this voice (before storing it): may refresh the catalog, so only after deferring."""
-        return await self.engine.voices.find(voice_id) is not None
+    async def _voice_refusal(self, voice_id: str) -> str | None:
+        """Why this voice can't be the server voice (AsyncFlow hasn't it, or it is a member's own clone), or None.
+        May refresh the catalog, so only after deferring."""
+        voice = await self.engine.voices.find(voice_id)
+        if voice is None:
+            return UNKNOWN_VOICE
+        if not await may_use(voice, self.engine.preferences, None):
+            return PRIVATE_SERVER_VOICE
+        return None
 
     # -- /set ----------------------------------------------------------------------------------------
 
@@ -115,9 +122,11 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
             await reply(interaction, str(problem))
             return
         await interaction.response.defer(ephemeral=True, thinking=True)  # the catalog and the store may take a while
-        if isinstance(chosen.kind, VoiceOrDefault) and isinstance(parsed, str) and not await self._voice_exists(parsed):
-            await reply(interaction, "I don't know that voice — pick one from the list as you type.")
-            return
+        if isinstance(chosen.kind, VoiceOrDefault) and isinstance(parsed, str):
+            refusal = await self._voice_refusal(parsed)
+            if refusal is not None:
+                await reply(interaction, refusal)
+                return
         prefs = await self.engine.preferences.update_guild(guild.id, **{chosen.field: parsed})
         lookups = await self._lookups(guild, [parsed] if isinstance(chosen.kind, VoiceOrDefault) else [])
         answer = f"`{chosen.name}` is now {chosen.shown(prefs, lookups)}."
@@ -132,7 +141,9 @@ class ServerSettingsCog(EngineCog, name="Server settings"):
         if chosen is None:
             return []
         if isinstance(chosen.kind, VoiceOrDefault):
-            voices = await self.engine.voices.search(current, limit=MAX_CHOICES - 1)
+            voices = await visible_voices(
+                self.engine.voices, self.engine.preferences, current, None, limit=MAX_CHOICES - 1
+            )
             return [app_commands.Choice(name="default (the bot's voice)", value="default")] + [
                 app_commands.Choice(name=choice_label(v), value=v.id) for v in voices
             ]

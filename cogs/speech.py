@@ -21,6 +21,7 @@ from discord.ext import commands
 from .engine.asyncflow.voices import choice_label
 from .engine.engine import TTSEngine, engine_for
 from .engine.playback.guild_session import GuildSession
+from .engine.playback.private_voices import visible_voices
 from .engine.playback.reading import message_deleted
 from .engine.words import LEFT_BY_SOMEONE, STOPPED_BY_SOMEONE
 from .engine_cog import EngineCog
@@ -86,8 +87,8 @@ class SpeechCog(EngineCog, name="Speech"):
         await say_for_member(self.engine, interaction, text, voice)
 
     @say.autocomplete("voice")
-    async def _voice_choices(self, _interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        voices = await self.engine.voices.search(current)
+    async def _voice_choices(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        voices = await visible_voices(self.engine.voices, self.engine.preferences, current, interaction.user.id)
         return [app_commands.Choice(name=choice_label(v), value=v.id) for v in voices]
 
     # -- /skip, /stop, /leave ------------------------------------------------------------------------

@@ -44,6 +44,8 @@ import uuid
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from email import policy as email_policy
+from email.parser import BytesParser
 from types import TracebackType
 from typing import Any, Literal, Self, TextIO, get_args
 
@@ -96,6 +98,12 @@ LANGUAGES = ("en", "fr", "es", "de", "it", "pt", "ar", "ru", "ro", "ja", "he", "
 TTS_PATH = "/text_to_speech"
 STREAM_PATH = "/text_to_speech/streaming"
 TTS_PATHS = frozenset({TTS_PATH, STREAM_PATH})
+CLONE_PATH = "/voices/clone"
+CLONE_FORMATS = frozenset({"wav", "mp3", "flac", "aiff"})
+"""The sample formats ``POST /voices/clone`` documents ("Supported formats: wav, mp3, flac, aiff")."""
+MAX_CLONE_BYTES = 10 * 1024 * 1024
+"""The documented largest sample: "exceeds maximum allowed size of 10 MB" (read as MiB here)."""
+_FILE_TOO_LARGE_MESSAGE = "Uploaded file exceeds maximum allowed size of 10 MB."
 
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 48000
@@ -501,6 +509,21 @@ class RecordedRequest:
     query: dict[str, str] = field(default_factory=dict)
     received_at: float = 0.0
     """``time.monotonic()`` when the request arrived (to check client back-off)."""
+    form: dict[str, FormField] = field(default_factory=dict)
+    """A multipart body's fields by name (``POST /voices/clone``), empty otherwise."""
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One field of a multipart body: its bytes, and the file name and type a file part was sent with."""
+
+    data: bytes
+    filename: str | None = None
+    content_type: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.data.decode(errors="replace")
 
 
 FaultKind = Literal[
@@ -660,6 +683,39 @@ class Fault:
             shape,
             applies_to=applies_to,
         )
+
+    @classmethod
+    def clone_limit(cls, *, shape: ErrorShape = "wrapped", applies_to: str = CLONE_PATH) -> Fault:
+        """429 VOICE_CLONE_LIMIT_EXCEEDED: the account holds as many clones as its plan allows."""
+        return cls.error(
+            429, "VOICE_CLONE_LIMIT_EXCEEDED", "Voice cloning limit exceeded.", None, shape, applies_to=applies_to
+        )
+
+    @classmethod
+    def short_speech(cls, *, shape: ErrorShape = "wrapped", applies_to: str = CLONE_PATH) -> Fault:
+        return cls.error(
+            400,
+            "SHORT_SPEECH_DURATION",
+            "Speech duration is too short. Minimum required is 3 seconds.",
+            None,
+            shape,
+            applies_to=applies_to,
+        )
+
+    @classmethod
+    def bad_speech_quality(cls, *, shape: ErrorShape = "wrapped", applies_to: str = CLONE_PATH) -> Fault:
+        return cls.error(
+            400,
+            "BAD_SPEECH_QUALITY",
+            "Speech quality is too low, please try again with a higher quality.",
+            None,
+            shape,
+            applies_to=applies_to,
+        )
+
+    @classmethod
+    def file_too_large(cls, *, shape: ErrorShape = "wrapped", applies_to: str = CLONE_PATH) -> Fault:
+        return cls.error(413, "FILE_TOO_LARGE", _FILE_TOO_LARGE_MESSAGE, None, shape, applies_to=applies_to)
 
     @classmethod
     def concurrency(
@@ -891,12 +947,15 @@ class FakeAsyncFlow:
         if self._runner is not None:
             raise RuntimeError("FakeAsyncFlow is already started")
         self._stopping = asyncio.Event()
-        app = web.Application(middlewares=[self._middleware])
+        # Bodies up to twice the clone limit reach the handler, so it (not aiohttp) answers FILE_TOO_LARGE.
+        app = web.Application(middlewares=[self._middleware], client_max_size=2 * MAX_CLONE_BYTES)
         app.router.add_get("/", self._status)
         app.router.add_post(TTS_PATH, self._tts)
         app.router.add_post(STREAM_PATH, self._tts_streaming)
         app.router.add_post("/voices", self._list_voices)
+        app.router.add_post(CLONE_PATH, self._clone_voice)
         app.router.add_get("/voices/{voice_id}", self._get_voice)
+        app.router.add_delete("/voices/{voice_id}", self._delete_voice)
         # handler_cancellation: a client that goes away ends its handler at once, so in_flight drops promptly.
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0)
         await runner.setup()
@@ -938,6 +997,16 @@ class FakeAsyncFlow:
         await self.stop()
 
     # ----- helpers for tests -------------------------------------------------------------------------------------
+
+    @property
+    def clone_requests(self) -> list[RecordedRequest]:
+        """Recorded ``POST /voices/clone`` requests (the uploads)."""
+        return [r for r in self.requests if r.method == "POST" and r.path == CLONE_PATH]
+
+    @property
+    def delete_requests(self) -> list[str]:
+        """The voice ids of recorded ``DELETE /voices/{id}`` requests, in order."""
+        return [r.path.removeprefix("/voices/") for r in self.requests if r.method == "DELETE"]
 
     @property
     def tts_requests(self) -> list[RecordedRequest]:
@@ -991,6 +1060,7 @@ class FakeAsyncFlow:
             body=body,
             query=dict(request.query),
             received_at=time.monotonic(),
+            form=_form_fields(request.headers.get("content-type", ""), body),
         )
         self.requests.append(recorded)
         try:
@@ -1122,6 +1192,48 @@ class FakeAsyncFlow:
                 404, "VOICE_NOT_FOUND", f"Requested voice with ID {voice_id} not found.", {"voice_id": voice_id}
             )
         return web.json_response(voice.to_json())
+
+    async def _clone_voice(self, request: web.Request) -> web.StreamResponse:
+        """``POST /voices/clone``: a new CUSTOM voice from the ``audio`` file (``files`` accepted too, as the
+        vendor's n8n node sends it), listed from then on like any other voice of the account."""
+        form = _form_fields(request.headers.get("content-type", ""), await request.read())
+        audio = form.get("audio") or form.get("files")
+        if audio is None or audio.filename is None:
+            return _validation_error(["audio"], "Field required", "missing", None)
+        name = form.get("name")
+        if name is None or not name.text.strip():
+            return _validation_error(["name"], "Field required", "missing", None)
+        if len(audio.data) > MAX_CLONE_BYTES:
+            return _error(413, "FILE_TOO_LARGE", _FILE_TOO_LARGE_MESSAGE)
+        extension = audio.filename.rsplit(".", 1)[-1].lower() if "." in audio.filename else ""
+        if extension not in CLONE_FORMATS:
+            return _error(400, "FORMAT_NOT_RECOGNIZED", "Audio format not recognized or unsupported.")
+        language = form["language"].text if "language" in form else "en"
+        if language not in LANGUAGES:
+            return _error(400, "INVALID_LANGUAGE", f"Language code '{language}' is not supported.")
+        description = form["description"].text if "description" in form else ""
+        voice = Voice(
+            voice_id=str(uuid.uuid4()),
+            name=name.text,
+            description=description,
+            language=language,
+            voice_type="CUSTOM",
+        )
+        self.voices.append(voice)
+        return web.json_response(
+            {"id": voice.voice_id, "name": voice.name, "description": voice.description, "language": voice.language}
+        )
+
+    async def _delete_voice(self, request: web.Request) -> web.StreamResponse:
+        """``DELETE /voices/{id}``: 204; 404 VOICE_NOT_FOUND for an unknown id or one the account doesn't own."""
+        voice_id = request.match_info["voice_id"]
+        voice = self.find_voice(voice_id)
+        if voice is None or voice.voice_type != "CUSTOM":
+            return _error(
+                404, "VOICE_NOT_FOUND", f"Requested voice with ID {voice_id} not found.", {"voice_id": voice_id}
+            )
+        self.voices.remove(voice)
+        return web.Response(status=204)
 
     async def _tts(self, request: web.Request) -> web.StreamResponse:
         return await self._serve_tts(request, streaming=False)
@@ -1344,6 +1456,25 @@ REDACTED_HEADERS = frozenset({"x-api-key", "authorization"})
 """Headers whose values are never printed: a real key may be sent to the stand-in by mistake."""
 _LONGEST_LOGGED_BODY = 4000
 _MULTIPART_FIELD = re.compile(rb'Content-Disposition:\s*form-data;\s*name="([^"]*)"(?:;\s*filename="([^"]*)")?', re.I)
+
+
+def _form_fields(content_type: str, body: bytes) -> dict[str, FormField]:
+    """The fields of a ``multipart/form-data`` body (empty for any other body), parsed with the stdlib."""
+    if not content_type.lower().startswith("multipart/form-data") or not body:
+        return {}
+    message = BytesParser(policy=email_policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    fields: dict[str, FormField] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        fields[name] = FormField(data, filename, part.get_content_type() if filename is not None else None)
+    return fields
 
 
 def describe_request(request: RecordedRequest) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import wave
+
 import numpy as np
 
 FRAME = 960  # samples per 20 ms at 48 kHz
@@ -27,3 +30,16 @@ def frames_in_tone(samples: np.ndarray, hz: float) -> int:
     spectrum = np.abs(np.fft.rfft(frames * np.hanning(FRAME), axis=1))
     peak = np.fft.rfftfreq(FRAME, 1 / 48_000)[np.argmax(spectrum, axis=1)]
     return int(np.sum(loud & (np.abs(peak - hz) < 60)))
+
+
+def wav_sample(seconds: float, *, rate: int = 16000) -> bytes:
+    """A mono 16-bit WAV file of ``seconds`` of a 220 Hz tone: a voice sample to clone from."""
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.3 * np.sin(2 * np.pi * 220.0 * t) * 32767).astype("<i2").tobytes()
+    out = io.BytesIO()
+    with wave.open(out, "wb") as file:
+        file.setnchannels(1)
+        file.setsampwidth(2)
+        file.setframerate(rate)
+        file.writeframes(pcm)
+    return out.getvalue()

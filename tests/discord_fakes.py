@@ -52,8 +52,34 @@ def next_id() -> int:
     return next(_ids)
 
 
+@dataclass(frozen=True)
+class FakeAttachment:
+    """A file a member attaches to a slash command option; Discord serves ``data`` at ``url`` (see
+    :meth:`FakeDiscord.attach`), where discord.py's real ``Attachment.read()`` fetches it."""
+
+    id: int
+    filename: str
+    content_type: str | None
+    size: int
+    url: str
+
+    def payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "id": str(self.id),
+            "filename": self.filename,
+            "size": self.size,
+            "url": self.url,
+            "proxy_url": self.url,
+        }
+        if self.content_type is not None:
+            payload["content_type"] = self.content_type
+        return payload
+
+
 def _option_type(value: object) -> int:
-    """Discord's option type for a value a test passes: BOOLEAN, NUMBER, else STRING (what the tests type)."""
+    """Discord's option type for a value a test passes: BOOLEAN, NUMBER, ATTACHMENT, else STRING."""
+    if isinstance(value, FakeAttachment):
+        return 11
     if isinstance(value, bool):
         return 5
     if isinstance(value, float):
@@ -99,7 +125,11 @@ class Sent:
     content: str
     ephemeral: bool
     allowed_mentions: discord.AllowedMentions | None
-    kind: str  # "response" | "followup" | "defer"
+    kind: str  # "response" | "followup" | "defer" | "edit" (of a message sent before: its new content)
+    view: discord.ui.View | None = None
+    """The buttons sent with (or left on, by an edit) the message."""
+    message_id: int | None = None
+    """A follow-up's message id (to press its buttons with :meth:`FakeDiscord.press`)."""
 
 
 @dataclass
@@ -183,6 +213,17 @@ class RecordedResponse:
     async def defer(self, *, ephemeral: bool = False, thinking: bool = False) -> None:
         self._record(Sent("", ephemeral, None, "defer"), "defer")
 
+    async def edit_message(
+        self,
+        *,
+        content: str | None = None,
+        view: discord.ui.View | None = None,
+        allowed_mentions: discord.AllowedMentions | None = None,
+        **_: Any,
+    ) -> None:
+        """A component's answer that edits the (ephemeral) message the button is on."""
+        self._record(Sent(content or "", True, allowed_mentions, "edit", view), "edit_message")
+
     async def autocomplete(self, choices: list[discord.app_commands.Choice[Any]]) -> None:
         if self._done:
             raise discord.InteractionResponded(None)  # type: ignore[arg-type]
@@ -208,8 +249,10 @@ class RecordedFollowup:
         *,
         ephemeral: bool = False,
         allowed_mentions: discord.AllowedMentions | None = None,
+        view: discord.ui.View | None = None,
+        wait: bool = False,
         **_: Any,
-    ) -> None:
+    ) -> SentMessage | None:
         if not self._response.is_done():
             raise _not_found(10015, "Unknown Webhook")
         if self._fake is not None:
@@ -217,8 +260,33 @@ class RecordedFollowup:
             if age > INTERACTION_TOKEN_LIFETIME_S:
                 self._fake.expired_followups.append((self._conversation.command, content or ""))
                 raise _not_found(10015, "Unknown Webhook")
-        self._conversation.sent.append(Sent(content or "", ephemeral, allowed_mentions, "followup"))
+        message = SentMessage(next_id(), self._conversation, ephemeral)
+        self._conversation.sent.append(Sent(content or "", ephemeral, allowed_mentions, "followup", view, message.id))
         self._conversation.changed.set()
+        if view is not None and self._fake is not None:
+            self._fake.state.store_view(view, message.id)  # as discord.py's webhook does: its buttons now answer
+        return message if wait else None
+
+
+@dataclass
+class SentMessage:
+    """A message sent as a follow-up (``wait=True``): its id, for pressing its buttons, and ``edit``."""
+
+    id: int
+    conversation: Conversation
+    ephemeral: bool
+
+    async def edit(
+        self,
+        *,
+        content: str | None = None,
+        view: discord.ui.View | None = None,
+        allowed_mentions: discord.AllowedMentions | None = None,
+        **_: Any,
+    ) -> SentMessage:
+        self.conversation.sent.append(Sent(content or "", self.ephemeral, allowed_mentions, "edit", view))
+        self.conversation.changed.set()
+        return self
 
 
 class PacketLog(list[tuple[float, bool, bytes]]):
@@ -497,6 +565,10 @@ class FakeDiscord:
         """(channel id, JSON body) of every message the bot posted in a channel (not interaction replies)."""
         self.state.http.send_message = self._record_channel_post  # type: ignore[method-assign, assignment]
         self.state.http.edit_my_voice_state = self._edit_my_voice_state  # type: ignore[method-assign, assignment]
+        self.cdn: dict[str, bytes] = {}
+        """What Discord's CDN serves, by URL: attached files (``Attachment.read()`` fetches from here)."""
+        self.cdn_downloads: list[str] = []
+        self.state.http.get_from_cdn = self._get_from_cdn  # type: ignore[method-assign]
         # -- voice, as strict as Discord ------------------------------------------------------------------------
         self.connect_latency = DEFAULT_CONNECT_LATENCY_S
         """From ``connect()`` (or ``move_to()``) to the voice connection being up. Discord's is about 0.8 s."""
@@ -665,6 +737,20 @@ class FakeDiscord:
             self.bot.dispatch("voice_state_update", *self.set_bot_voice(suppress=False))
         elif payload.get("request_to_speak_timestamp"):
             self.set_bot_voice(request_to_speak_timestamp=payload["request_to_speak_timestamp"])
+
+    def attach(self, filename: str, data: bytes, content_type: str | None = "audio/wav") -> FakeAttachment:
+        """A file as a member attaches it: uploaded to the CDN, passed as an option's value."""
+        attachment_id = next_id()
+        url = f"https://cdn.discordapp.com/ephemeral-attachments/{self.text_channel_id}/{attachment_id}/{filename}"
+        self.cdn[url] = data
+        return FakeAttachment(attachment_id, filename, content_type, len(data), url)
+
+    async def _get_from_cdn(self, url: str) -> bytes:
+        self.cdn_downloads.append(url)
+        await asyncio.sleep(0.01)
+        if url not in self.cdn:
+            raise _not_found(0, "404: Not Found")
+        return self.cdn[url]
 
     async def _record_channel_post(self, channel_id: int, *, params: Any) -> dict[str, Any]:
         body = dict(params.payload or {})
@@ -852,8 +938,12 @@ class FakeDiscord:
         """The INTERACTION_CREATE payload Discord sends when ``user_id`` uses ``/command``."""
         member = next(m for m in self._members if m["user"]["id"] == str(user_id))
         option_list: list[dict[str, Any]] = []
+        attachments: dict[str, Any] = {}
         for name, value in (options or {}).items():
             option: dict[str, Any] = {"name": name, "type": _option_type(value), "value": value}
+            if isinstance(value, FakeAttachment):
+                option["value"] = str(value.id)
+                attachments[str(value.id)] = value.payload()
             if name == autocomplete_focus:
                 option["focused"] = True
             option_list.append(option)
@@ -872,6 +962,7 @@ class FakeDiscord:
                 "name": command,
                 "type": 1,
                 "options": [{"name": subcommand, "type": 1, "options": option_list}] if subcommand else option_list,
+                **({"resolved": {"attachments": attachments}} if attachments else {}),
             },
             "app_permissions": str(discord.Permissions.all().value),
             "locale": "en-US",
@@ -912,7 +1003,8 @@ class FakeDiscord:
         data = payload["data"]
         options = data.get("options") or []
         nested = options[0] if options and options[0]["type"] == 1 else None
-        name = f"{data['name']} {nested['name']}" if nested else data["name"]
+        command = data.get("name") or data.get("custom_id", "")
+        name = f"{command} {nested['name']}" if nested else command
         conversation = Conversation(command=name, created_at=self.clock())
         response = RecordedResponse(conversation, self)
         interaction._cs_response = response  # type: ignore[attr-defined]
@@ -936,8 +1028,25 @@ class FakeDiscord:
         await self.bot.tree._call(interaction)
         return conversation
 
-    async def autocomplete(self, user_id: int, command: str, options: dict[str, Any], focus: str) -> Conversation:
-        interaction, conversation = self.interaction(user_id, command, options, autocomplete_focus=focus)
+    def press(self, user_id: int, message_id: int, custom_id: str) -> Conversation:
+        """``user_id`` presses the button ``custom_id`` on the message ``message_id``: the component interaction
+        goes through discord.py's own view store (as the gateway's INTERACTION_CREATE would); its callback runs
+        as a task, so wait on the returned conversation."""
+        payload = self.interaction_payload(user_id, "button")
+        payload["type"] = 3
+        payload["data"] = {"custom_id": custom_id, "component_type": 2}
+        payload["message"] = self.message_payload(BOT_ID, self.text_channel_id, "", message_id=message_id)
+        payload["message"]["flags"] = 64  # ephemeral
+        interaction, conversation = self.interaction_from_payload(payload)
+        self.state._view_store.dispatch_view(2, custom_id, interaction)
+        return conversation
+
+    async def autocomplete(
+        self, user_id: int, command: str, options: dict[str, Any], focus: str, *, subcommand: str | None = None
+    ) -> Conversation:
+        interaction, conversation = self.interaction(
+            user_id, command, options, autocomplete_focus=focus, subcommand=subcommand
+        )
         await self.bot.tree._call(interaction)
         return conversation
 

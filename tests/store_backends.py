@@ -40,6 +40,7 @@ STORE_TABLES = (
     "member_settings",
     "spoken_names",
     "pronunciations",
+    "voice_clones",
 )
 """The tables of preferences (daily usage aside)."""
 

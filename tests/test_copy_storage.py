@@ -9,11 +9,12 @@ import asyncpg
 import pytest
 
 from bot import cli
-from cogs.engine.store.models import GuildPrefs, MemberPrefs, PreferencesStore
+from cogs.engine.store.models import ClonedVoice, GuildPrefs, MemberPrefs, PreferencesStore
 from cogs.engine.store.postgres import PostgresPreferences
 from cogs.engine.store.sqlite import SqlitePreferences
 from tests.test_preferences_store import ALL_CHANGED, INJECTION
 
+Everything = tuple[list[GuildPrefs], list[MemberPrefs], list[int], list[dict[str, str]], list[list[ClonedVoice]]]
 GUILDS = (1, 2, 3, 4)
 MEMBERS = (7, 8, 9)
 DAY = "2026-03-04"
@@ -33,9 +34,7 @@ async def fill(store: PreferencesStore) -> None:
     await store.add_usage(2, DAY, 5)
     await store.set_pronunciation(1, "Zoë", "Zo-ee", max_entries=5)
     await store.set_pronunciation(4, "New York", INJECTION, max_entries=5)  # a server with only a dictionary
-
-
-Everything = tuple[list[GuildPrefs], list[MemberPrefs], list[int], list[dict[str, str]]]
+    await store.add_clone(ClonedVoice("clone-of-7", 7, "Bob's own", 1767225600.25), limit=1)
 
 
 async def everything(store: PreferencesStore) -> Everything:
@@ -44,6 +43,7 @@ async def everything(store: PreferencesStore) -> Everything:
         [await store.member(m) for m in MEMBERS],
         [await store.usage(g, DAY) for g in GUILDS],
         [await store.pronunciations(g) for g in GUILDS],
+        [await store.clones(m) for m in MEMBERS],
     )
 
 
@@ -98,7 +98,8 @@ def test_copy_storage_copies_every_table_without_loss_and_says_what_it_copied(
         "  spoken_names           3 rows",
         "  daily_usage            2 rows",
         "  pronunciations         2 rows",
-        "  total                 16 rows",
+        "  voice_clones           1 rows",
+        "  total                 17 rows",
     ]
     assert "tts_test_pw" not in out
     assert asyncio.run(read_postgres(postgres_url)) == expected
@@ -149,7 +150,7 @@ def test_the_defaults_come_from_storage_settings(
     monkeypatch.setenv("TTSBOT_CONFIG", "")
     monkeypatch.chdir(sqlite_file.parent)
     assert run_cli() == 0
-    assert "total                 16 rows" in capsys.readouterr().out
+    assert "total                 17 rows" in capsys.readouterr().out
     assert asyncio.run(read_postgres(postgres_url)) == asyncio.run(read_sqlite(sqlite_file))
 
 

@@ -23,11 +23,12 @@ from cogs.engine.store.models import (
     GUILD_FIELDS,
     PLURALKIT_APP_ID,
     TUPPERBOX_APP_ID,
+    ClonedVoice,
     GuildPrefs,
     MemberPrefs,
     PreferencesStore,
 )
-from tests.store_backends import Backend
+from tests.store_backends import STORE_TABLES, Backend
 
 INJECTION = "x'); DROP TABLE guild_settings; --"
 
@@ -50,6 +51,7 @@ ALL_CHANGED: dict[str, Any] = {
     "max_length": 120,
     "emoji_mode": "skip",
     "repeated_characters": 0,
+    "allow_voice_cloning": False,
 }
 
 
@@ -315,6 +317,55 @@ async def test_forget_member_removes_only_that_member(store: PreferencesStore, b
     await store.forget_member(12345)  # unknown member: nothing to do
 
 
+# --- members' cloned voices ---
+
+
+async def test_clones_are_kept_per_member_within_their_limit(store: PreferencesStore, backend: Backend) -> None:
+    assert await store.clones(7) == []
+    first = ClonedVoice("clone-a", 7, "Alex", 1000.0)
+    assert await store.add_clone(first, limit=1)
+    assert not await store.add_clone(ClonedVoice("clone-b", 7, "Alex 2", 1001.0), limit=1)  # slots full
+    assert await store.add_clone(ClonedVoice("clone-c", 8, "Sam", 1002.0), limit=1)
+    assert await store.add_clone(ClonedVoice("clone-b", 7, INJECTION, 1003.0), limit=2)
+    assert await store.clones(7) == [first, ClonedVoice("clone-b", 7, INJECTION, 1003.0)]
+    assert await store.clone_owners(["clone-a", "clone-c", "voice-aria", "clone-a"]) == {"clone-a": 7, "clone-c": 8}
+    assert await store.clone_owners([]) == {}
+    again = await backend.opened()  # another process (or a restart) sees them
+    try:
+        assert await again.clones(8) == [ClonedVoice("clone-c", 8, "Sam", 1002.0)]
+    finally:
+        await again.close()
+
+
+async def test_concurrent_clones_never_pass_the_limit(store: PreferencesStore) -> None:
+    added = await asyncio.gather(
+        *(store.add_clone(ClonedVoice(f"c{n}", 7, "Alex", float(n)), limit=2) for n in range(8))
+    )
+    assert sum(added) == 2
+    assert len(await store.clones(7)) == 2
+
+
+async def test_removing_a_clone_also_drops_it_as_the_members_voice(store: PreferencesStore) -> None:
+    await store.add_clone(ClonedVoice("clone-a", 7, "Alex", 1.0), limit=1)
+    await store.update_member(7, voice_id="clone-a")
+    await store.update_member(8, voice_id="clone-a")  # not 8's clone: 8's choice is not 7's to clear
+    await store.member(7)  # cached, where there is a cache
+    assert not await store.remove_clone(8, "clone-a")  # not theirs
+    assert await store.remove_clone(7, "clone-a")
+    assert not await store.remove_clone(7, "clone-a")
+    assert (await store.member(7)).voice_id is None
+    assert (await store.member(8)).voice_id == "clone-a"
+    assert await store.clones(7) == []
+
+
+async def test_forget_member_removes_their_clones(store: PreferencesStore, backend: Backend) -> None:
+    await store.add_clone(ClonedVoice("clone-a", 7, "Alex", 1.0), limit=1)
+    await store.add_clone(ClonedVoice("clone-c", 8, "Sam", 2.0), limit=1)
+    await store.forget_member(7)
+    assert await store.clones(7) == []
+    assert await backend.query("SELECT voice_id, user_id FROM voice_clones") == [("clone-c", 8)]
+
+
 async def test_forget_guild_removes_only_that_server(store: PreferencesStore, backend: Backend) -> None:
     for guild in (100, 200):
         await store.update_guild(guild, linked_channels={guild + 1}, proxy_allowlist={guild + 2}, max_length=guild)
@@ -444,7 +495,7 @@ async def test_sql_in_values_is_stored_verbatim(store: PreferencesStore, backend
         assert (await again.member(7)).voice_id == INJECTION
         prefs = await again.guild(1)
         assert (prefs.ignore_prefix, prefs.default_voice) == (INJECTION, INJECTION)
-        assert len(await backend.row_counts()) == 6  # every table still there
+        assert len(await backend.row_counts()) == len(STORE_TABLES)  # every table still there
     finally:
         await again.close()
 

@@ -51,6 +51,7 @@ SET_NAMES = [
     "max-length",
     "emoji",
     "repeated-characters",
+    "voice-cloning",
 ]
 
 
@@ -141,6 +142,7 @@ def test_the_store_checks_follow_the_annotations() -> None:
         "max_length": "int",
         "emoji_mode": "choice",
         "repeated_characters": "int",
+        "allow_voice_cloning": "bool",
     }
     assert stored["emoji_mode"].choices == ("name", "skip")
     with pytest.raises(KeyError, match="volume"):
@@ -284,7 +286,7 @@ async def test_set_offers_the_declared_settings_in_order(admin: tuple[BotHarness
 async def test_settings_shows_every_setting_in_order_with_its_help(admin: tuple[BotHarness, int]) -> None:
     harness, alice = admin
     (shown,) = await harness.command(alice, "settings")
-    assert shown.splitlines()[2:17] == [
+    assert shown.splitlines()[2:18] == [
         "`server-voice`: the bot's default voice — voice for members who didn't pick one (`default` to reset)",
         "`member-voices`: on — members' own /voice choice applies here",
         "`speaking-rate`: normal speed — speed for members without a /voice speed, 0.7-2.0 (`default`: normal)",
@@ -300,6 +302,7 @@ async def test_settings_shows_every_setting_in_order_with_its_help(admin: tuple[
         "`max-length`: 300 — characters read from one message",
         "`emoji`: name — `name` reads emoji by name, `skip` leaves them out",
         "`repeated-characters`: 3 — shorten runs like 'nooooo' to this many (0 = off)",
+        "`voice-cloning`: on — members may clone their own voice here (/voice clone)",
     ]
 
 

@@ -189,6 +189,8 @@ class LimitsSettings(_Section):
     """Texts one server can have spoken per minute; 0: no limit."""
     server_daily_characters: int = Field(default=0, ge=0)
     """Characters one server can have spoken per UTC day; 0: no limit."""
+    max_clones_per_member: int = Field(default=1, ge=0, le=10)
+    """Cloned voices (``/voice clone``) one member may keep; 0 turns voice cloning off for the whole bot."""
 
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")

@@ -12,6 +12,8 @@ from .asyncflow.errors import (
     ApiTimeout,
     AsyncFlowError,
     BadRequest,
+    BadSpeechQuality,
+    FileTooLarge,
     FormatNotRecognized,
     InvalidApiKey,
     InvalidLanguage,
@@ -19,11 +21,13 @@ from .asyncflow.errors import (
     QuotaExceededMidStream,
     RateLimited,
     ServerError,
+    ShortSpeechDuration,
     StreamInterrupted,
     TooManyConcurrentRequests,
     UnexpectedResponse,
     UnplayableAudio,
     VersionNotFound,
+    VoiceCloneLimitExceeded,
     VoiceNotFound,
 )
 from .asyncflow.model_ids import FASTEST_SPEED, NORMAL_SPEED, SLOWEST_SPEED
@@ -53,6 +57,8 @@ SPEAK_NOTHING_SPEAKABLE = "That message has nothing I can read aloud."
 SPEAK_AUTHOR_OPTED_OUT = "Its author has asked not to be read aloud, so I won't speak that message."
 SPEAK_DELETED = "That message was deleted, so I didn't speak it."
 UNKNOWN_VOICE = "I don't know that voice — pick one from the list as you type."
+PRIVATE_VOICE = "That voice is a member's own cloned voice, and only they can use it — pick another one."
+PRIVATE_SERVER_VOICE = "That voice is a member's own cloned voice: it can't be the server voice — pick another one."
 NO_VOICE_LIST = "I can't reach AsyncFlow's voice list right now — try again in a minute."
 MEMBER_VOICES_OFF = "This server has everyone use the server voice, so `voice:` can't be picked here."
 FOREIGN_VOICE = (
@@ -190,3 +196,103 @@ def dictionary_page(count: int, page: int, pages: int) -> str:
 
 def dictionary_no_page(page: int, pages: int) -> str:
     return f"There is no page {page}: the dictionary has {pages} page{'s' if pages != 1 else ''}."
+
+
+# -- your own voice (/voice clone, /voice delete-clone) --------------------------------------------
+
+
+def describe_clone_error(error: AsyncFlowError) -> str:
+    """What a member is told when AsyncFlow refused to clone their sample (nothing was kept there)."""
+    match error:
+        case ShortSpeechDuration():
+            return "AsyncFlow heard less than 3 seconds of speech in your sample — record a longer one and try again."
+        case BadSpeechQuality():
+            return (
+                "AsyncFlow found the sample's quality too low to clone — record again somewhere quiet, "
+                "close to the microphone, and try again."
+            )
+        case FileTooLarge():
+            return "AsyncFlow refused the sample as too large (over 10 MB) — send a shorter or smaller file."
+        case FormatNotRecognized():
+            return "AsyncFlow didn't recognise the sample's audio format — send a WAV, MP3, FLAC or AIFF file."
+        case InvalidLanguage():
+            return "AsyncFlow doesn't clone voices in that language — pick another `language`."
+        case VoiceCloneLimitExceeded():
+            return (
+                "This bot's voice-clone slots at AsyncFlow are all in use, so your voice wasn't cloned. "
+                "Tell the bot's admin."
+            )
+    return describe_error(error) + " Your voice wasn't cloned."
+
+
+CLONING_OFF_BOT = "Voice cloning is turned off for this bot by its operator."
+CLONING_OFF_SERVER = "Voice cloning is turned off in this server (an admin can change `voice-cloning` with /set)."
+SAMPLE_NOT_AUDIO = "That file isn't a sample I can send — attach a WAV, MP3, FLAC or AIFF recording of your voice."
+SAMPLE_UNREADABLE = "I couldn't read that file as audio — attach a WAV, MP3, FLAC or AIFF recording of your voice."
+SAMPLE_DOWNLOAD_FAILED = "I couldn't download your sample from Discord — try again."
+CLONE_NAME_INVALID = "Give your voice a name of 1 to {limit} characters."
+CONSENT_AGREE = "This is my own voice and I agree to AsyncFlow processing it"
+CONSENT_CANCEL = "Cancel"
+CONSENT_NOT_YOURS = "Only the member who used /voice clone can answer this."
+CLONE_CANCELLED = "Cancelled — nothing was uploaded."
+CLONE_UPLOADING = "Uploading your sample to AsyncFlow…"
+NO_CLONE = "You have no cloned voice to delete."
+
+
+def sample_too_big(size: int, limit: int) -> str:
+    return (
+        f"That sample is {size / 1_000_000:.1f} MB; AsyncFlow takes at most {limit / 1_000_000:g} MB — "
+        "send a shorter one."
+    )
+
+
+def sample_too_short(seconds: float, minimum: float) -> str:
+    return (
+        f"That sample is {seconds:.1f} s long; AsyncFlow needs at least {minimum:g} s of your voice — "
+        "record a longer one."
+    )
+
+
+def clone_slots_full(limit: int) -> str:
+    kept = "one cloned voice" if limit == 1 else f"{limit} cloned voices"
+    return f"You can keep {kept} with this bot, and you have — `/voice delete-clone` removes it first."
+
+
+def consent_request(name: str, minutes: int) -> str:
+    """The consent step: what will be sent, where, and for how long the buttons work."""
+    return (
+        f"Before I upload anything: your sample and the name **{name}** would be sent to AsyncFlow "
+        "(POST /voices/clone) to make a voice from it. AsyncFlow keeps that voice until you `/voice delete-clone` "
+        "or `/forget-me`; only you can use it in this bot. Press the button only if this is **your own voice** "
+        f"and you agree. This request expires in {minutes} minutes; until then nothing has been uploaded."
+    )
+
+
+def consent_expired(minutes: int) -> str:
+    return f"This request expired after {minutes} minutes — nothing was uploaded. Use /voice clone again."
+
+
+def clone_done(name: str) -> str:
+    return (
+        f"Your voice **{name}** is cloned and is now your voice for your messages and `/say`, in every server "
+        "with this bot. Only you can use it; `/voice delete-clone` deletes it at AsyncFlow and here."
+    )
+
+
+def clones_deleted(deleted: list[str], gone: list[str], kept: list[str]) -> str:
+    """What ``/voice delete-clone`` (and ``/forget-me``) did with each of the member's cloned voices, by name."""
+    parts: list[str] = []
+    if deleted:
+        parts.append(f"Deleted your cloned voice {_names(deleted)} at AsyncFlow and here.")
+    if gone:
+        parts.append(f"AsyncFlow no longer had {_names(gone)}, so I deleted it here.")
+    if kept:
+        parts.append(
+            f"AsyncFlow couldn't delete {_names(kept)} right now, so I kept its record to try again — use the "
+            "command again in a minute."
+        )
+    return " ".join(parts)
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"**{name}**" for name in names)

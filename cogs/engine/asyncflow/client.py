@@ -14,20 +14,12 @@ from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Literal, TypeVar
 
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_any,
-    wait_exponential,
-    wait_random,
-)
-from tenacity.stop import stop_base
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, stop_any
 
 from ..audio.formats import REQUESTED_FORMAT
 from ..config import AsyncFlowSettings
 from ..metrics import Route, TTSMetrics
+from .backoff import WaitLongerThan, server_says_or_backoff
 from .errors import ApiConnectionError, ApiTimeout, AsyncFlowError, UnexpectedResponse, error_from_response
 from .model_ids import honours_speed
 from .models import Voice
@@ -37,6 +29,8 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 API_VERSION = "v1"
+CLONE_TIMEOUT_S = 60.0
+"""How long a clone upload may take to be answered: AsyncFlow processes the sample before it answers."""
 
 RetryNotice = Callable[[AsyncFlowError, float], Awaitable[None]]
 """Called before each retry with the error and the seconds until the next attempt."""
@@ -241,6 +235,51 @@ class AsyncFlowClient:
             after = cursor
         return voices
 
+    async def clone_voice(
+        self,
+        audio: bytes,
+        filename: str,
+        content_type: str,
+        name: str,
+        language: str,
+        enhance: bool = True,
+        description: str | None = None,
+    ) -> str:
+        """``POST /voices/clone`` (multipart): the new voice's id. Never retried: an attempt whose answer was lost
+        may have created the voice, and a second upload would make a second one."""
+        data = {"name": name, "language": language, "enhance": "true" if enhance else "false"}
+        if description:
+            data["description"] = description
+        record = self._metrics.request("voices")
+        try:
+            response = await self._send(
+                "POST",
+                "/voices/clone",
+                files={"audio": (filename, audio, content_type)},
+                data=data,
+                read_timeout=CLONE_TIMEOUT_S,
+            )
+            voice_id = _cloned_voice_id(response)
+        except BaseException as error:
+            record.ended(error)
+            raise
+        record.ended(None)
+        return voice_id
+
+    async def delete_voice(self, voice_id: str) -> None:
+        """``DELETE /voices/{id}`` (retried like any idempotent request); :class:`VoiceNotFound` if it is gone."""
+
+        async def attempt() -> None:
+            record = self._metrics.request("voices")
+            try:
+                await self._send("DELETE", f"/voices/{voice_id}")
+            except BaseException as error:
+                record.ended(error)
+                raise
+            record.ended(None)
+
+        await self._with_retries(attempt, None)
+
     async def get_voice(self, voice_id: str) -> Voice:
         return _parse_voice(await self._json("voices", "GET", f"/voices/{voice_id}"))
 
@@ -269,9 +308,20 @@ class AsyncFlowClient:
 
     # -- transport, errors, retries --------------------------------------------------------------
 
-    async def _send(self, method: str, path: str, *, json_body: Any, stream: bool) -> httpx.Response:
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        stream: bool = False,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        data: Mapping[str, str] | None = None,
+        read_timeout: float | None = None,
+    ) -> httpx.Response:
         """Send one request; return a 2xx response (streaming if asked) or raise the typed error."""
-        request = self._http.build_request(method, path, json=json_body)
+        extra: dict[str, Any] = {} if read_timeout is None else {"timeout": read_timeout}
+        request = self._http.build_request(method, path, json=json_body, files=files, data=data, **extra)
         try:
             response = await self._http.send(request, stream=stream)
         except httpx.TimeoutException as error:
@@ -302,8 +352,8 @@ class AsyncFlowClient:
 
         retrying = AsyncRetrying(
             sleep=self._sleep,
-            stop=stop_any(stop_after_attempt(self._settings.max_retries + 1), _WaitLongerThan(max_wait)),
-            wait=_server_says_or_backoff,
+            stop=stop_any(stop_after_attempt(self._settings.max_retries + 1), WaitLongerThan(max_wait)),
+            wait=server_says_or_backoff,
             retry=retry_if_exception(lambda error: isinstance(error, AsyncFlowError) and error.retryable),
             before_sleep=before_sleep,
             reraise=True,
@@ -314,25 +364,16 @@ class AsyncFlowClient:
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
 
-class _WaitLongerThan(stop_base):
-    """Give up rather than wait longer than ``limit`` seconds (the member is told to try again later)."""
-
-    def __init__(self, limit: float) -> None:
-        self._limit = limit
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return (retry_state.upcoming_sleep or 0.0) > self._limit
-
-
-_backoff = wait_exponential(multiplier=0.5, max=8.0) + wait_random(0, 0.5)
-
-
-def _server_says_or_backoff(state: RetryCallState) -> float:
-    """Wait as long as the server asked (``retry_after_ms`` or ``Retry-After``), else back off exponentially."""
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, AsyncFlowError) and error.retry_after is not None:
-        return error.retry_after
-    return float(_backoff(state))
+def _cloned_voice_id(response: httpx.Response) -> str:
+    """The new voice's id from a clone answer (documented as ``id``; ``voice_id`` accepted too)."""
+    try:
+        answer = response.json()
+    except ValueError:
+        raise UnexpectedResponse("AsyncFlow answered a clone with something that is not JSON", status=200) from None
+    voice_id = (answer.get("id") or answer.get("voice_id")) if isinstance(answer, dict) else None
+    if not isinstance(voice_id, str) or not voice_id:
+        raise UnexpectedResponse("AsyncFlow's clone answer has no voice id", status=200)
+    return voice_id
 
 
 def _parse_voice(data: Mapping[str, Any]) -> Voice:

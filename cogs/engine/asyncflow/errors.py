@@ -100,6 +100,30 @@ class FormatNotRecognized(AsyncFlowError):
     kind = "format_not_recognized"
 
 
+class ShortSpeechDuration(AsyncFlowError):
+    """400 SHORT_SPEECH_DURATION: a clone sample holds less than the 3 s of speech AsyncFlow needs."""
+
+    kind = "short_speech_duration"
+
+
+class BadSpeechQuality(AsyncFlowError):
+    """400 BAD_SPEECH_QUALITY: a clone sample is too noisy or too quiet to clone from."""
+
+    kind = "bad_speech_quality"
+
+
+class FileTooLarge(AsyncFlowError):
+    """413 FILE_TOO_LARGE: a clone sample is over AsyncFlow's 10 MB."""
+
+    kind = "file_too_large"
+
+
+class VoiceCloneLimitExceeded(AsyncFlowError):
+    """429 VOICE_CLONE_LIMIT_EXCEEDED: the account holds as many clones as its plan allows (not retryable)."""
+
+    kind = "voice_clone_limit_exceeded"
+
+
 class BadRequest(AsyncFlowError):
     """Any other 4xx: the request itself is wrong, so sending it again will not help."""
 
@@ -183,6 +207,10 @@ _ERROR_CLASSES: dict[str, type[AsyncFlowError]] = {
     "TOO_MANY_CONCURRENT_REQUESTS": TooManyConcurrentRequests,
     "RATE_LIMIT_EXCEEDED": RateLimited,
     "USAGE_LIMIT_EXCEEDED": QuotaExceeded,
+    "SHORT_SPEECH_DURATION": ShortSpeechDuration,
+    "BAD_SPEECH_QUALITY": BadSpeechQuality,
+    "FILE_TOO_LARGE": FileTooLarge,
+    "VOICE_CLONE_LIMIT_EXCEEDED": VoiceCloneLimitExceeded,
 }
 DOCUMENTED_CODES = frozenset({*_ERROR_CLASSES, QUOTA_MARKER_CODE})
 """Every error code AsyncFlow documents (and the quota marker's): the only codes a metric label may be."""

@@ -17,6 +17,8 @@ class Voice:
     gender: str = ""
     accent: str = ""
     description: str = ""
+    custom: bool = False
+    """``voice_type`` CUSTOM: a voice cloned on this bot's AsyncFlow account, which may be a member's own."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Voice:
@@ -36,4 +38,5 @@ class Voice:
             gender=text("gender"),
             accent=text("accent"),
             description=text("description"),
+            custom=text("voice_type").upper() == "CUSTOM",
         )

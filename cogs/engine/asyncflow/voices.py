@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from .errors import AsyncFlowError
@@ -80,10 +80,12 @@ class VoiceCatalog:
         voice = self._by_id.get(voice_id)
         return voice.name if voice is not None else None
 
-    async def search(self, typed: str, *, limit: int = MAX_CHOICES) -> list[Voice]:
-        """Voices whose name, language, accent or id contain what was typed; names starting with it first."""
+    async def search(self, typed: str, *, limit: int = MAX_CHOICES, hidden: Collection[str] = ()) -> list[Voice]:
+        """Voices whose name, language, accent or id contain what was typed; names starting with it first.
+
+        ``hidden``: ids never to offer (members' private clones, see :mod:`~cogs.engine.playback.private_voices`)."""
         needle = typed.strip().casefold()
-        voices = await self.voices()
+        voices = [voice for voice in await self.voices() if voice.id not in hidden]
         if not needle:
             return voices[:limit]
         matches = [v for v in voices if needle in f"{v.name} {v.language} {v.accent} {v.gender} {v.id}".casefold()]

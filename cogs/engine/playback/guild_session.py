@@ -152,7 +152,7 @@ class GuildSession:
         except JoinRefused as refusal:
             return refused(str(refusal), "join-refused")
         prefs = await self._parts.preferences.guild(guild.id)
-        voice_id = await choose_voice(request, prefs, self._parts.voices)
+        voice_id = await choose_voice(request, prefs, self._parts.voices, self._parts.preferences)
         if isinstance(voice_id, Refusal):
             return voice_id
         said_as = await self.pronunciations()

@@ -15,12 +15,13 @@ import time
 
 from ..asyncflow.voices import VoiceCatalog
 from ..store.limits import Refusal
-from ..store.models import GuildPrefs
+from ..store.models import GuildPrefs, PreferencesStore
 from ..text.cleaner import clean_message
 from ..text.parts import CleanOptions
 from ..text.pronunciation import NO_PRONUNCIATIONS, Pronunciations
-from ..words import MEMBER_VOICES_OFF, NO_VOICE_LIST, UNKNOWN_VOICE
+from ..words import MEMBER_VOICES_OFF, NO_VOICE_LIST, PRIVATE_VOICE, UNKNOWN_VOICE
 from .announcer import Announcer
+from .private_voices import may_use
 from .request import SpeechRequest, refused, speakable_name
 
 
@@ -69,15 +70,21 @@ def choose_speed(request: SpeechRequest, prefs: GuildPrefs) -> float | None:
     return prefs.speaking_rate
 
 
-async def choose_voice(request: SpeechRequest, prefs: GuildPrefs, voices: VoiceCatalog) -> str | Refusal | None:
-    """The voice to speak with: chosen for this text (if the server allows it and AsyncFlow has it), else the
-    member's own (if the server allows it), else the server's; None means the bot's ``asyncflow.voice_id``."""
+async def choose_voice(
+    request: SpeechRequest, prefs: GuildPrefs, voices: VoiceCatalog, store: PreferencesStore | None
+) -> str | Refusal | None:
+    """The voice to speak with: chosen for this text (if the server allows it, AsyncFlow has it and it is not
+    someone else's clone), else the member's own (if the server allows it), else the server's; None means the
+    bot's ``asyncflow.voice_id``. ``store`` None (``python -m bot say``): no clone is anyone's, none may be used."""
     chosen = request.chosen_voice
     if chosen:
         if not prefs.allow_member_voices and not request.preview:
             return refused(MEMBER_VOICES_OFF, "member-voices-off")
-        if await voices.find(chosen) is None:
+        voice = await voices.find(chosen)
+        if voice is None:
             return refused(UNKNOWN_VOICE if voices.has_list else NO_VOICE_LIST, "unknown-voice")
+        if not await may_use(voice, store, request.requester_id):
+            return refused(PRIVATE_VOICE, "private-voice")
         return chosen
     member = request.author_prefs
     if member is not None and member.voice_id and prefs.allow_member_voices:

@@ -8,6 +8,7 @@ members that never changed anything, so nothing has to be created up front.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, fields
 from typing import Literal, Protocol
 
@@ -98,6 +99,9 @@ class GuildPrefs:
         help="shorten runs like 'nooooo' to this many (0 = off)",
         kind=WholeNumber(0, 50),
     )
+    allow_voice_cloning: bool = setting(
+        True, name="voice-cloning", help="members may clone their own voice here (/voice clone)", kind=OnOff()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,18 @@ class MemberPrefs:
     """How fast their text is spoken (``/voice speed``); None: the server's ``speaking-rate``."""
     spoken_names: dict[int, str] = field(default_factory=dict)
     """Name spoken in "… said", per server id (set with /nickname)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClonedVoice:
+    """A voice a member cloned from their own sample (``/voice clone``): private to them."""
+
+    voice_id: str
+    """AsyncFlow's id of the voice (its ``voice_type`` is CUSTOM)."""
+    user_id: int
+    name: str
+    created_at: float
+    """Seconds since the epoch."""
 
 
 GUILD_FIELDS = frozenset(f.name for f in fields(GuildPrefs)) - {"guild_id"}
@@ -142,7 +158,25 @@ class PreferencesStore(Protocol):
         """Set or clear (None) the name spoken for this member in this server."""
 
     async def forget_member(self, user_id: int) -> None:
-        """Delete everything stored about this member, in every server."""
+        """Delete everything stored about this member, in every server (their clones' records too: delete the
+        voices at AsyncFlow first)."""
+
+    async def clones(self, user_id: int) -> list[ClonedVoice]:
+        """The member's cloned voices, oldest first."""
+        ...
+
+    async def add_clone(self, clone: ClonedVoice, limit: int) -> bool:
+        """Keep ``clone`` only if its member then has at most ``limit`` clones, atomically (across processes on
+        PostgreSQL); False if their slots were full, and nothing was written."""
+        ...
+
+    async def remove_clone(self, user_id: int, voice_id: str) -> bool:
+        """Forget the member's clone ``voice_id`` (and their ``/voice set`` of it); False if they had no such clone."""
+        ...
+
+    async def clone_owners(self, voice_ids: Collection[str]) -> dict[str, int]:
+        """The member each of these voice ids was cloned by, for the ids that are clones (one query)."""
+        ...
 
     async def usage(self, guild_id: int, day: str) -> int:
         """Characters spoken in ``guild_id`` on ``day`` (an ISO date, UTC)."""

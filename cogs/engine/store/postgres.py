@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
@@ -20,7 +20,7 @@ import asyncpg
 
 from ..config import ConfigError
 from ..text.pronunciation import entry_key
-from .models import Added, GuildPrefs, MemberPrefs
+from .models import Added, ClonedVoice, GuildPrefs, MemberPrefs
 from .postgres_schema import GUILD_STORED, MEMBER_STORED, NewerSchemaError, migrate
 from .postgres_url import WHERE, open_error, redacted
 from .stored import checked, checked_text
@@ -87,6 +87,8 @@ _TAKE_RATE: Final = (
 )
 _DICTIONARY_LOCK: Final = 0x7474_7364
 """The first key of the advisory lock around changing one server's dictionary (the second: its id, hashed)."""
+_CLONE_LOCK: Final = 0x636C6F6E
+"""The first key of the advisory lock around adding one member's clone (the second is from their id)."""
 SERVER_RATE_USER: Final = 0
 """``rate_windows.user_id`` of a server's own rate (no Discord id is 0)."""
 
@@ -211,8 +213,55 @@ class PostgresPreferences:
 
     async def forget_member(self, user_id: int) -> None:
         async with self._transaction() as connection:
-            for table in ("member_settings", "spoken_names", "rate_windows"):
+            for table in ("member_settings", "spoken_names", "rate_windows", "voice_clones"):
                 await connection.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)  # noqa: S608
+
+    async def clones(self, user_id: int) -> list[ClonedVoice]:
+        async with self._connection() as connection:
+            found = await connection.fetch(
+                "SELECT voice_id, name, created_at FROM voice_clones WHERE user_id = $1 ORDER BY created_at, voice_id",
+                user_id,
+            )
+        return [ClonedVoice(row["voice_id"], user_id, row["name"], float(row["created_at"])) for row in found]
+
+    async def add_clone(self, clone: ClonedVoice, limit: int) -> bool:
+        checked_text("a clone's name", clone.name)
+        async with self._transaction() as connection:
+            # One member's clones are counted and added under a lock of theirs: no two processes both see a free slot.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock($1, ($2 % 2147483647)::INTEGER)", _CLONE_LOCK, clone.user_id
+            )
+            held = await connection.fetchval("SELECT count(*) FROM voice_clones WHERE user_id = $1", clone.user_id)
+            if int(held) >= limit:
+                return False
+            await connection.execute(
+                "INSERT INTO voice_clones (voice_id, user_id, name, created_at) VALUES ($1, $2, $3, $4)",
+                clone.voice_id,
+                clone.user_id,
+                clone.name,
+                clone.created_at,
+            )
+        return True
+
+    async def remove_clone(self, user_id: int, voice_id: str) -> bool:
+        async with self._transaction() as connection:
+            removed = await connection.fetchval(
+                "DELETE FROM voice_clones WHERE user_id = $1 AND voice_id = $2 RETURNING voice_id", user_id, voice_id
+            )
+            if removed is not None:
+                await connection.execute(
+                    "UPDATE member_settings SET voice_id = NULL WHERE user_id = $1 AND voice_id = $2", user_id, voice_id
+                )
+        return removed is not None
+
+    async def clone_owners(self, voice_ids: Collection[str]) -> dict[str, int]:
+        if not voice_ids:
+            return {}
+        async with self._connection() as connection:
+            found = await connection.fetch(
+                "SELECT voice_id, user_id FROM voice_clones WHERE voice_id = ANY($1::TEXT[])", list(voice_ids)
+            )
+        return {row["voice_id"]: int(row["user_id"]) for row in found}
 
     async def usage(self, guild_id: int, day: str) -> int:
         async with self._connection() as connection:

@@ -169,7 +169,25 @@ CREATE TABLE pronunciations (
 """
 
 
-MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2, _schema_3)
+def _schema_4() -> str:
+    """SQLite's migration 6: members' cloned voices."""
+    return """
+CREATE TABLE voice_clones (
+    voice_id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL,
+    name TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX voice_clones_by_user ON voice_clones (user_id);
+"""
+
+
+def _schema_5() -> str:
+    """SQLite's migration 7: the server's voice-cloning switch."""
+    return f"ALTER TABLE guild_settings ADD COLUMN {_guild_columns('allow_voice_cloning').strip()};"
+
+
+MIGRATIONS: Final[tuple[Callable[[], str], ...]] = (_schema_1, _schema_2, _schema_3, _schema_4, _schema_5)
 """Forward-only schema changes; migration ``n`` (1-based) brings the version from ``n - 1`` to ``n``.
 
 Never edit a released migration: append one. A new setting is added with
@@ -187,6 +205,7 @@ COPIED_TABLES: Final = (
     "spoken_names",
     "daily_usage",
     "pronunciations",
+    "voice_clones",
 )
 """What a store keeps for good, parents first (``rate_windows`` only lasts a minute)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any, Final, TypeVar
 import aiosqlite
 
 from . import sqlite_rows as rows
-from .models import Added, GuildPrefs, MemberPrefs
+from .models import Added, ClonedVoice, GuildPrefs, MemberPrefs
 from .rates import ProcessRates
 from .sqlite_rows import GUILD_STORED, MEMBER_STORED, fetch_int, fetch_value
 from .stored import checked, checked_text
@@ -100,6 +100,21 @@ MIGRATIONS: Final[tuple[str, ...]] = (
         spoken TEXT NOT NULL,
         PRIMARY KEY (guild_id, word_key)
     ) WITHOUT ROWID;
+    """,
+    # 6: members' cloned voices (/voice clone); each is private to its member.
+    """
+    CREATE TABLE voice_clones (
+        voice_id TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX voice_clones_by_user ON voice_clones (user_id);
+    """,
+    # 7: whether members may clone their voice in a server (/set voice-cloning).
+    """
+    ALTER TABLE guild_settings ADD COLUMN allow_voice_cloning INTEGER NOT NULL DEFAULT 1
+        CHECK (allow_voice_cloning IN (0, 1));
     """,
 )
 """Forward-only schema changes; migration ``n`` (1-based) brings ``user_version`` from ``n - 1`` to ``n``.
@@ -224,6 +239,29 @@ class SqlitePreferences:
         async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
             await connection.execute("DELETE FROM member_settings WHERE user_id = ?", (user_id,))
             await connection.execute("DELETE FROM spoken_names WHERE user_id = ?", (user_id,))
+            await connection.execute("DELETE FROM voice_clones WHERE user_id = ?", (user_id,))
+
+    async def clones(self, user_id: int) -> list[ClonedVoice]:
+        async with self._transaction(write=False) as connection:
+            return await rows.load_clones(connection, user_id)
+
+    async def add_clone(self, clone: ClonedVoice, limit: int) -> bool:
+        checked_text("a clone's name", clone.name)
+        async with self._transaction(write=True) as connection:  # BEGIN IMMEDIATE: the count and insert are one
+            if len(await rows.load_clones(connection, clone.user_id)) >= limit:
+                return False
+            await rows.insert_clone(connection, clone)
+            return True
+
+    async def remove_clone(self, user_id: int, voice_id: str) -> bool:
+        async with self._transaction(write=True, invalidate=lambda: self._members.pop(user_id, None)) as connection:
+            return await rows.delete_clone(connection, user_id, voice_id)
+
+    async def clone_owners(self, voice_ids: Collection[str]) -> dict[str, int]:
+        if not voice_ids:
+            return {}
+        async with self._transaction(write=False) as connection:
+            return await rows.clone_owners(connection, voice_ids)
 
     async def usage(self, guild_id: int, day: str) -> int:
         async with self._transaction(write=False) as connection:

@@ -12,7 +12,7 @@ from typing import Any, Final
 import aiosqlite
 
 from ..text.pronunciation import entry_key
-from .models import GUILD_FIELDS, MEMBER_FIELDS, Added, GuildPrefs, MemberPrefs
+from .models import GUILD_FIELDS, MEMBER_FIELDS, Added, ClonedVoice, GuildPrefs, MemberPrefs
 from .stored import stored_fields
 
 # The whitelists of what update_guild() and update_member() may change.
@@ -173,3 +173,44 @@ async def remove_pronunciation(connection: aiosqlite.Connection, guild_id: int, 
     stored = await fetch_value(connection, "SELECT word FROM pronunciations WHERE guild_id = ? AND word_key = ?", where)
     await connection.execute("DELETE FROM pronunciations WHERE guild_id = ? AND word_key = ?", where)
     return None if stored is None else str(stored)
+
+
+async def load_clones(connection: aiosqlite.Connection, user_id: int) -> list[ClonedVoice]:
+    found = await connection.execute_fetchall(
+        "SELECT voice_id, name, created_at FROM voice_clones WHERE user_id = ? ORDER BY created_at, voice_id",
+        (user_id,),
+    )
+    return [ClonedVoice(str(row[0]), user_id, str(row[1]), float(row[2])) for row in found]
+
+
+async def insert_clone(connection: aiosqlite.Connection, clone: ClonedVoice) -> None:
+    await connection.execute(
+        "INSERT INTO voice_clones (voice_id, user_id, name, created_at) VALUES (?, ?, ?, ?)",
+        (clone.voice_id, clone.user_id, clone.name, clone.created_at),
+    )
+
+
+async def delete_clone(connection: aiosqlite.Connection, user_id: int, voice_id: str) -> bool:
+    """Delete the clone's row and the member's choice of it as their voice; whether there was such a clone."""
+    cursor = await connection.execute(
+        "DELETE FROM voice_clones WHERE user_id = ? AND voice_id = ?", (user_id, voice_id)
+    )
+    if cursor.rowcount == 0:
+        return False
+    await connection.execute(
+        "UPDATE member_settings SET voice_id = NULL WHERE user_id = ? AND voice_id = ?", (user_id, voice_id)
+    )
+    return True
+
+
+async def clone_owners(connection: aiosqlite.Connection, voice_ids: Collection[str]) -> dict[str, int]:
+    wanted = list(dict.fromkeys(voice_ids))
+    owners: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):  # SQLite's bound-parameter limit is far above this
+        part = wanted[start : start + 500]
+        found = await connection.execute_fetchall(
+            f"SELECT voice_id, user_id FROM voice_clones WHERE voice_id IN ({', '.join('?' * len(part))})",  # noqa: S608
+            part,
+        )
+        owners.update({str(row[0]): int(row[1]) for row in found})
+    return owners
