@@ -19,7 +19,7 @@ import pytest
 from bot import cli
 from cogs.engine.config import ConfigError, LimitsSettings, Settings, StorageSettings
 from cogs.engine.store import postgres_schema
-from cogs.engine.store import sqlite as sqlite_store
+from cogs.engine.store import sqlite_schema as sqlite_store
 from cogs.engine.store.factory import build_store
 from cogs.engine.store.limits import SpeechLimits
 from cogs.engine.store.models import GUILD_FIELDS, MEMBER_FIELDS, GuildPrefs, MemberPrefs

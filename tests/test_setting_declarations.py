@@ -12,7 +12,7 @@ from typing import Literal
 import pytest
 from discord import app_commands
 
-from cogs.engine.store import sqlite as sqlite_preferences
+from cogs.engine.store import sqlite_schema as sqlite_preferences
 from cogs.engine.store.models import GUILD_FIELDS, GuildPrefs
 from cogs.engine.store.setting_kinds import (
     BadValue,

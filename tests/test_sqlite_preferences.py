@@ -15,7 +15,7 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from cogs.engine.store import sqlite as sqlite_preferences
+from cogs.engine.store import sqlite_schema as sqlite_preferences
 from cogs.engine.store.models import (
     GUILD_FIELDS,
     MEMBER_FIELDS,
@@ -23,7 +23,8 @@ from cogs.engine.store.models import (
     MemberPrefs,
     PreferencesStore,
 )
-from cogs.engine.store.sqlite import SqlitePreferences, migrate
+from cogs.engine.store.sqlite import SqlitePreferences
+from cogs.engine.store.sqlite_schema import migrate
 from tests.test_preferences_store import ALL_CHANGED
 
 TABLES = ("guild_settings", "linked_channels", "proxy_allowlist", "member_settings", "spoken_names")
