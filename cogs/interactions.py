@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 
 from .engine.engine import TTSEngine
+from .engine.playback.guild_session import ChannelChoice, GuildSession
 from .engine.playback.request import Outcome, SpeechRequest, speakable_name, typed_text_problem
 from .engine.playback.speak_menu import speak_chosen_message
 from .engine.playback.utterance import Notify
@@ -47,6 +48,33 @@ def followup(interaction: discord.Interaction) -> Notify:
     return send
 
 
+async def server_member(interaction: discord.Interaction) -> tuple[discord.Guild, discord.Member] | None:
+    """The server and the member who asked; None (and they are told) in a DM."""
+    member = interaction.user
+    guild = interaction.guild
+    if guild is None or not isinstance(member, discord.Member):
+        await reply(interaction, "This only works in a server, not in DMs.")
+        return None
+    return guild, member
+
+
+async def members_channel(
+    interaction: discord.Interaction, session: GuildSession, member: discord.Member
+) -> ChannelChoice | None:
+    """How the session finds the member's voice channel when their turn comes; None (and they are told) when a
+    common refusal already applies. The session decides again, in order, under its lock."""
+    try:
+        channel_to_join(member, current=session.channel, busy=session.queue.is_active)
+    except JoinRefused as refusal:
+        await reply(interaction, str(refusal))
+        return None
+
+    def in_members_channel(current: VoiceChannel | None, busy: bool) -> VoiceChannel:
+        return channel_to_join(member, current=current, busy=busy)
+
+    return in_members_channel
+
+
 async def say_for_member(
     engine: TTSEngine,
     interaction: discord.Interaction,
@@ -56,26 +84,20 @@ async def say_for_member(
     preview: bool = False,
 ) -> None:
     """Speak ``text`` in the member's voice channel on the one road, telling them where it stands (or why not)."""
-    member = interaction.user
-    guild = interaction.guild
-    if guild is None or not isinstance(member, discord.Member):
-        await reply(interaction, "This only works in a server, not in DMs.")
+    found = await server_member(interaction)
+    if found is None:
         return
+    guild, member = found
     limit = engine.settings.speech.max_text_length
     problem = typed_text_problem(text, limit)
     if problem is not None:
         await reply(interaction, problem)
         return
     session = engine.session_for(guild)
-    try:  # the common refusals answer at once; the session decides again, in order, under its lock
-        channel_to_join(member, current=session.channel, busy=session.queue.is_active)
-    except JoinRefused as refusal:
-        await reply(interaction, str(refusal))
+    in_members_channel = await members_channel(interaction, session, member)
+    if in_members_channel is None:
         return
     await defer(interaction)
-
-    def in_members_channel(current: VoiceChannel | None, busy: bool) -> VoiceChannel:
-        return channel_to_join(member, current=current, busy=busy)
 
     async with session.turn():  # in order with this server's other commands and events
         request = SpeechRequest(
@@ -112,20 +134,14 @@ async def speak_message_for_member(
     engine: TTSEngine, interaction: discord.Interaction, message: discord.Message
 ) -> None:
     """The Speak menu: read ``message`` aloud in the member's voice channel (see :mod:`.engine.playback.speak_menu`)."""
-    member = interaction.user
-    guild = interaction.guild
-    if guild is None or not isinstance(member, discord.Member):
-        await reply(interaction, "This only works in a server, not in DMs.")
+    found = await server_member(interaction)
+    if found is None:
         return
+    guild, member = found
     session = engine.session_for(guild)
-    try:  # the common refusals answer at once; the session decides again, in order, under its lock
-        channel_to_join(member, current=session.channel, busy=session.queue.is_active)
-    except JoinRefused as refusal:
-        await reply(interaction, str(refusal))
+    in_members_channel = await members_channel(interaction, session, member)
+    if in_members_channel is None:
         return
-
-    def in_members_channel(current: VoiceChannel | None, busy: bool) -> VoiceChannel:
-        return channel_to_join(member, current=current, busy=busy)
 
     outcome = await speak_chosen_message(
         session,
