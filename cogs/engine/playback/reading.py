@@ -156,16 +156,8 @@ async def _judge(
         return Notice(f"{why} in {bot_channel.mention}, so I'm not reading messages aloud.", "silenced")
     if session.queue.is_full:
         return Notice(QUEUE_FULL_NOTICE, "queue-full")
-    request = SpeechRequest(
-        parts=message_parts(message, reply_to=replied_author(message)),
-        names=mention_names(message),
-        author_id=message.author.id,
-        author_name=message.author.display_name,
-        requester_id=message.author.id,
-        notify=notify,
-        author_prefs=author,
-        key=message.id,
-        notify_retries=False,
+    request = message_request(
+        message, requester_id=message.author.id, notify=notify, author_prefs=author, notify_retries=False
     )
     return request, join_channel
 
@@ -207,3 +199,26 @@ def replied_author(message: discord.Message) -> str | None:
     if isinstance(resolved, discord.Message):
         return speakable_name(resolved.author.display_name)
     return None
+
+
+def message_request(
+    message: discord.Message,
+    *,
+    requester_id: int,
+    notify: Notify,
+    author_prefs: MemberPrefs | None,
+    notify_retries: bool = True,
+) -> SpeechRequest:
+    """A Discord message as a request on the one road (read, or chosen with Speak): its parts, the names of
+    its mentions and its author; keyed by its id, so an edit or a delete finds it."""
+    return SpeechRequest(
+        parts=message_parts(message, reply_to=replied_author(message)),
+        names=mention_names(message),
+        author_id=message.author.id,
+        author_name=message.author.display_name,
+        requester_id=requester_id,
+        notify=notify,
+        author_prefs=author_prefs,
+        key=message.id,
+        notify_retries=notify_retries,
+    )

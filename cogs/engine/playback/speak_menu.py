@@ -16,11 +16,10 @@ import discord
 
 from ..store.limits import Refusal
 from ..store.models import PreferencesStore
-from ..text.message_parts import mention_names, message_parts
 from ..words import SPEAK_AUTHOR_OPTED_OUT, SPEAK_DELETED, SPEAK_NOTHING_SPEAKABLE
 from .guild_session import ChannelChoice, GuildSession
-from .reading import replied_author
-from .request import Outcome, SpeechRequest, refused
+from .reading import message_request
+from .request import Outcome, refused
 from .utterance import Notify
 
 
@@ -65,16 +64,7 @@ async def _speak_in_turn(
     author = None if message.webhook_id is not None else await store.member(message.author.id)
     if author is not None and author.opted_out:
         return refused(SPEAK_AUTHOR_OPTED_OUT, "author-opted-out")
-    request = SpeechRequest(
-        parts=message_parts(message, reply_to=replied_author(message)),
-        names=mention_names(message),
-        author_id=message.author.id,
-        author_name=message.author.display_name,
-        requester_id=requester.id,
-        notify=notify,
-        author_prefs=author,
-        key=message.id,
-    )
+    request = message_request(message, requester_id=requester.id, notify=notify, author_prefs=author)
     outcome = await session.speak_in_turn(guild, request, where)
     if isinstance(outcome, Refusal) and outcome.reason == "nothing-to-say":
         return refused(SPEAK_NOTHING_SPEAKABLE, outcome.reason)
