@@ -241,7 +241,10 @@ async def _play(source: StreamingAudioSource, sink: WavFrameSink, progress_every
             finished.set_result(error)
 
     def after(error: Exception | None) -> None:  # runs in the player thread
-        loop.call_soon_threadsafe(resolve, error)
+        if loop.is_closed():  # Ctrl-C ended the run first: nobody waits for the answer any more
+            return
+        with contextlib.suppress(RuntimeError):  # ... or it closed just now
+            loop.call_soon_threadsafe(resolve, error)
 
     player = AudioPlayer(source, cast(discord.VoiceClient, sink), after=after)
     started = time.perf_counter()

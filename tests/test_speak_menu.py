@@ -16,6 +16,7 @@ from tests.audio_checks import dominant_hz
 from tests.bot_harness import BotHarness, every_message_is_private_and_pings_nobody
 from tests.conftest import SettingsFactory
 from tests.discord_fakes import Conversation
+from tests.test_concurrency import until
 
 EXTENSIONS = ("cogs.speech", "cogs.members")  # no reading cog: the menu works without the Message Content intent
 
@@ -106,7 +107,8 @@ async def test_a_message_deleted_while_the_bot_joins_is_withdrawn_and_the_invoke
     message = harness.fake.message_payload(alice, harness.fake.text_channel_id, "Deleted during the join")
 
     task = asyncio.create_task(speak(harness, bob, message))
-    await asyncio.sleep(0.05)  # deferred, joining voice
+    # Deleted once the join has begun (a fixed sleep raced the menu's own dispatch on a loaded machine).
+    await until(lambda: harness.fake.voice_client is not None, what="the join to start")
     harness.fake.delete(int(message["id"]))
     reply = await task
     await harness.wait_until_quiet()
